@@ -1,0 +1,281 @@
+"""This module makes a decision for one person as of a date, and for batches.
+
+Pipeline per person: pick the policy in force → type the record's facts by the policy's
+declarations → numeric layer: evaluate atomic conditions and the date's benefit values →
+signature → clingo (cached per signature) → Decision. Nothing here knows a region.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Iterable
+
+from . import ast
+from .compile import ITEM_LABEL, OTHER_DEPARTMENT, CompiledPolicy
+from .numeric import AtomResult, Evaluated, Missing, evaluate, evaluate_atom, month_relation, parse_bool, parse_money, parse_rate, ranks, round_fen, yuan, pct
+from .params import parse_assumed
+from .person import Person, RecordError, parse_person
+from .policies import PolicySet, Selection
+from .solve import Answer, GroundPolicy, Signature, context_facts
+
+STATUS_ELIGIBLE, STATUS_NOT_ELIGIBLE, STATUS_UNDECIDED = "符合救助条件", "不符合救助条件", "无法决定"
+ITEM_DECIDED, ITEM_NA, ITEM_UNDECIDED, ITEM_EXCLUDED = "已决定", "不适用", "无法决定", "已排除"
+
+
+@dataclass(frozen=True)
+class Citation:
+    clause_id: str
+    document: str  #: 文号
+    article: str
+    quote: str
+    file: str
+    line: int
+    interpretations: tuple[tuple[str, str], ...] = ()
+
+    def short(self) -> str:
+        return f"〔{self.document} {self.article}〕"
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A category that also qualified for an item but lost under 待遇就高."""
+
+    category: str
+    value: str
+    citation: Citation
+
+
+@dataclass(frozen=True)
+class ItemDecision:
+    item: str  #: 参保资助 救助起付标准 救助比例 年度救助限额 大病保险倾斜
+    scope: str  #: 救助项目 or 档次, "" when none
+    status: str
+    category: str | None = None
+    value: str | None = None  #: as it reads, e.g. "90%", "3,000.00元", "不设封顶"
+    number: str | None = None  #: exact: a rate as a fraction ("9/10"), an amount in 分, "inf"
+    citation: Citation | None = None
+    lost: tuple[Alternative, ...] = ()
+    missing: tuple[str, ...] = ()
+    detail: dict[str, Any] = field(default_factory=dict)  #: tilt parameters
+
+    @property
+    def label(self) -> str:
+        return f"{self.item}（{self.scope}）" if self.scope else self.item
+
+
+@dataclass
+class Decision:
+    """The outcome for one person on one date, with what is needed to explain it."""
+
+    person: Person
+    policy: CompiledPolicy
+    selection_note: str
+    status: str
+    categories: list[str]
+    groups: list[str]
+    undetermined: list[str]
+    missing: list[str]
+    items: list[ItemDecision]
+    answer: Answer
+    atom_results: dict[str, AtomResult]
+    values: dict[str, Evaluated]
+    facts: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    def item(self, item: str, scope: str = "") -> ItemDecision:
+        for it in self.items:
+            if it.item == item and it.scope == scope:
+                return it
+        raise KeyError(f"{item}（{scope}）")
+
+
+class Reasoner:
+    """Decides persons under a policy set; keeps one grounding per policy and date context."""
+
+    def __init__(self, policies: PolicySet):
+        self.policies = policies
+        self._grounds: dict[tuple[str, tuple[str, ...]], GroundPolicy] = {}
+        self._values: dict[tuple[str, int, str, tuple[tuple[str, int], ...]], dict[str, Evaluated]] = {}
+
+    # ---------------------------------------------------------------- inputs
+    def _typed_facts(self, policy: CompiledPolicy, person: Person) -> dict[str, Any]:
+        decls = {d.name.text: d for d in policy.source.decls if d.kind == "fact"}
+        typed: dict[str, Any] = {}
+        for name, raw in person.facts.items():
+            if name not in decls:
+                accepted = "、".join(decls) or "（本政策不需要任何事实）"
+                raise RecordError(f"事实.{name}", f"「{policy.name}」不使用此事实；可用的事实：{accepted}", person.id)
+            if raw is None:
+                continue
+            try:
+                typed[name] = _convert(decls[name].unit or "", raw)
+            except ValueError as err:
+                raise RecordError(f"事实.{name}", str(err), person.id) from None
+        return typed
+
+    def _check_identities(self, policy: CompiledPolicy, person: Person) -> None:
+        for i, claim in enumerate(person.identities):
+            if claim.name not in policy.identities:
+                raise RecordError(f"身份[{i}].名称", f"「{policy.name}」没有身份「{claim.name}」；可用的身份：{'、'.join(policy.identities)}", person.id)
+
+    def _context(self, policy: CompiledPolicy, person: Person, facts: set[str]) -> dict[str, Evaluated]:
+        assumed = parse_assumed(person.assumed)
+        key = (policy.name, person.year, person.region, tuple(sorted(assumed.items())))
+        if key not in self._values:
+            year = person.year
+            lookup = lambda name: self.policies.params.lookup(name, person.region, year, assumed)  # noqa: E731
+            self._values[key] = {vid: evaluate(v.item, v.value, year, lookup, facts) for vid, v in policy.values.items()}
+        return self._values[key]
+
+    def _ground(self, policy: CompiledPolicy, values: dict[str, Evaluated]) -> GroundPolicy:
+        rank = ranks({vid: (policy.values[vid].item, policy.values[vid].scope, ev) for vid, ev in values.items()})
+        absent = {vid for vid, ev in values.items() if ev.absent}
+        unknown = {vid for vid, ev in values.items() if ev.missing and not ev.absent}
+        facts = tuple(context_facts(rank, absent, unknown))
+        key = (policy.content_hash, facts)
+        if key not in self._grounds:
+            self._grounds[key] = GroundPolicy(policy, list(facts))
+        return self._grounds[key]
+
+    # ---------------------------------------------------------------- decision
+    def decide(self, record: Person | dict[str, Any]) -> Decision:
+        person = record if isinstance(record, Person) else parse_person(record)
+        selection = self.policies.select(person.region, person.date)
+        policy = selection.policy
+        self._check_identities(policy, person)
+        facts = self._typed_facts(policy, person)
+        fact_units = {d.name.text: d.unit or "" for d in policy.source.decls if d.kind == "fact"}
+        values = self._context(policy, person, set(fact_units))
+        assumed = parse_assumed(person.assumed)
+        lookup = lambda name: self.policies.params.lookup(name, person.region, person.year, assumed)  # noqa: E731
+        atoms = {aid: evaluate_atom(cond, facts, fact_units, lookup) for aid, cond in policy.atoms.items()}
+        sig = self.signature(policy, person, atoms)
+        answer = self._ground(policy, values).solve(sig)
+        return self._assemble(person, selection, answer, atoms, values, facts)
+
+    @staticmethod
+    def signature(policy: CompiledPolicy, person: Person, atoms: dict[str, AtomResult]) -> Signature:
+        claims = set()
+        for claim in person.identities:
+            dept = claim.department if claim.department in policy.departments else OTHER_DEPARTMENT
+            ended = claim.ended is not None and claim.ended <= person.date
+            claims.add((claim.name, dept, month_relation(claim.recognised, person.date), ended))
+        known = tuple(sorted((aid, r.value) for aid, r in atoms.items() if r.value is not None))
+        return Signature(tuple(sorted(claims)), known)
+
+    def _assemble(self, person: Person, selection: Selection, answer: Answer, atoms: dict[str, AtomResult],
+                  values: dict[str, Evaluated], facts: dict[str, Any]) -> Decision:
+        policy = selection.policy
+        categories = [c for c, g in policy.categories.items() if not g and answer.has("member", c)]
+        groups = [c for c, g in policy.categories.items() if g and answer.has("member", c)]
+        undetermined = [c for c in policy.categories if answer.has("undetermined", c)]
+        status = STATUS_ELIGIBLE if answer.has("eligible") else (STATUS_UNDECIDED if answer.has("undecided_status") else STATUS_NOT_ELIGIBLE)
+        missing_atoms = sorted(a for (a,) in answer.get("missing"))
+        missing = _describe_missing(m for a in missing_atoms for m in atoms[a].missing)
+        items = [self._item(policy, answer, values, facts, item, scope, atoms) for item, scope in sorted(answer.get("scope"), key=_item_order)]
+        if status == STATUS_UNDECIDED and not missing:
+            missing = ["（无）"]
+        warnings = sorted({w for it in items if it.status == ITEM_DECIDED for vid in _vids(answer, it) for w in values[vid].warnings})
+        return Decision(person, policy, selection.note, status, categories, groups, undetermined, missing, items,
+                        answer, atoms, values, facts, warnings)
+
+    def _item(self, policy: CompiledPolicy, answer: Answer, values: dict[str, Evaluated], facts: dict[str, Any],
+              item: Any, scope: Any, atoms: dict[str, AtomResult]) -> ItemDecision:
+        label = ITEM_LABEL[str(item)]
+        chosen = sorted((c, v) for (i, s, c, v) in answer.get("chosen") if (i, s) == (item, scope))
+        if (item, scope) in answer.get("open_item"):
+            needed = [m for (i, s, c, v) in answer.get("param_missing") if (i, s) == (item, scope) for m in values[str(v)].missing]
+            needed += [m for (i, s, c, v) in answer.get("uncertain") if (i, s) == (item, scope) for m in values[str(v)].missing]
+            needed += [m for (a,) in answer.get("missing") for m in atoms[str(a)].missing]
+            return ItemDecision(label, str(scope), ITEM_UNDECIDED, missing=tuple(_describe_missing(needed)))
+        if chosen:
+            cat, vid = chosen[0]
+            ev = values[str(vid)]
+            value, number = _show(ev, facts)
+            cites = sorted(cl for (i, s, c, v, cl) in answer.get("benefit") if (i, s, v) == (item, scope, vid))
+            lost = tuple(Alternative(str(c), values[str(v)].display, self.citation(policy, _benefit_clause(answer, item, scope, c, v)))
+                         for (i, s, c, v) in sorted(answer.get("lost")) if (i, s) == (item, scope))
+            detail = _tilt_detail(policy.values[str(vid)].value) if item == "tilt" else {}
+            return ItemDecision(label, str(scope), ITEM_DECIDED, str(cat), value, number, self.citation(policy, str(cites[0])), lost, detail=detail)
+        if any((i, s) == (item, scope) for (i, s, c, x) in answer.get("blocked")):
+            return ItemDecision(label, str(scope), ITEM_EXCLUDED)
+        return ItemDecision(label, str(scope), ITEM_NA)
+
+    @staticmethod
+    def citation(policy: CompiledPolicy, cid: str) -> Citation:
+        info = policy.clauses[cid]
+        return Citation(cid, policy.source.header.docno or policy.name, info.article, info.quote, info.span.file, info.span.line,
+                        tuple((i.key.text, i.text) for i in info.interpretations))
+
+    def decide_many(self, records: Iterable[Person | dict[str, Any]]) -> list[Decision | RecordError]:
+        """Decide each record; a bad record yields its RecordError in place, the rest go on."""
+        out: list[Decision | RecordError] = []
+        for i, record in enumerate(records):
+            try:
+                person = record if isinstance(record, Person) else parse_person(record, i)
+                out.append(self.decide(person))
+            except RecordError as err:
+                out.append(err)
+        return out
+
+
+ITEM_ORDER = ["subsidy", "tilt", "deductible", "rate", "cap"]
+
+
+def _item_order(key: tuple[Any, ...]) -> tuple[int, str]:
+    return ITEM_ORDER.index(str(key[0])), str(key[1])
+
+
+def _vids(answer: Answer, it: ItemDecision) -> list[str]:
+    return [str(v) for (i, s, c, v) in answer.get("chosen") if ITEM_LABEL[str(i)] == it.item and s == it.scope]
+
+
+def _benefit_clause(answer: Answer, item: Any, scope: Any, cat: Any, vid: Any) -> str:
+    for (i, s, c, v, cl) in sorted(answer.get("benefit")):
+        if (i, s, v) == (item, scope, vid) and c in (cat, "all"):
+            return str(cl)
+    raise KeyError(vid)
+
+
+def _convert(unit: str, raw: Any) -> Any:
+    if unit == "金额":
+        return parse_money(raw)
+    if unit == "布尔":
+        return parse_bool(raw)
+    if unit == "比例":
+        return parse_rate(raw)
+    if unit == "日期":
+        return dt.date.fromisoformat(str(raw))
+    return Fraction(str(raw))
+
+
+def _show(ev: Evaluated, facts: dict[str, Any]) -> tuple[str, str]:
+    if ev.infinite:
+        return ev.display, "inf"
+    if ev.per_person is not None:
+        base = facts.get(ev.per_person.of.text)
+        if base is None:
+            return f"{ev.display}（{ev.per_person.of.text} 未提供）", str(ev.number)
+        amount = round_fen(ev.per_person.rate * base)
+        return f"{pct(ev.per_person.rate)} × {yuan(base)} = {yuan(amount)}", str(amount)
+    assert ev.number is not None
+    return ev.display, str(ev.number)
+
+
+def _tilt_detail(tilt: Any) -> dict[str, Any]:
+    assert isinstance(tilt, ast.Tilt)
+    out: dict[str, Any] = {"取消封顶线": tilt.no_cap}
+    if tilt.deductible:
+        out["起付线"] = yuan(tilt.deductible.fen)
+    if tilt.deductible_cut:
+        out["起付线降低"] = tilt.deductible_cut.text
+    if tilt.rate_raise:
+        out["报销比例提高"] = tilt.rate_raise.text
+    if tilt.segments:
+        out["分段"] = [f"{s.lower.text}{' 至 ' + s.upper.text if s.upper else ' 以上'} {s.rate.text}" for s in tilt.segments]
+    return out
+
+
+def _describe_missing(items: Iterable[Missing]) -> list[str]:
+    return sorted({m.describe() for m in items})

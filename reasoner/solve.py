@@ -1,0 +1,135 @@
+"""This module runs clingo: one grounding per policy and date context, one solve per signature.
+
+The policy facts and the generic programs (asp/*.lp) are ground once per (policy, date
+context); a person enters only through #external atoms, so solving a new person is an
+assignment and a search, not a new grounding, and clingo's symbol table never grows with
+the number of persons. Persons who agree on every identity state and atomic condition
+share a signature and therefore an answer set, which is cached.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import clingo
+
+from .compile import CompiledPolicy, q
+
+ASP_PROGRAMS = ("decide.lp", "justify.lp")
+
+Term = object  # str | int | tuple (nested function terms)
+
+
+class SolverError(RuntimeError):
+    """Clingo reported a problem with a generated program (a bug in compile or the .lp files)."""
+
+
+@lru_cache(maxsize=1)
+def generic_program() -> str:
+    try:
+        base = resources.files("reasoner.asp")
+        return "\n".join(base.joinpath(name).read_text(encoding="utf-8") for name in ASP_PROGRAMS)
+    except (ModuleNotFoundError, FileNotFoundError):
+        folder = Path(__file__).resolve().parent / "asp"
+        return "\n".join((folder / name).read_text(encoding="utf-8") for name in ASP_PROGRAMS)
+
+
+def to_python(sym: clingo.Symbol) -> Term:
+    """Clingo symbol → plain Python (str, int, or (name, *args)); strings stay strings."""
+    if sym.type == clingo.SymbolType.String:
+        return sym.string
+    if sym.type == clingo.SymbolType.Number:
+        return sym.number
+    if not sym.arguments:
+        return sym.name
+    return (sym.name, *(to_python(a) for a in sym.arguments))
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Everything about a person that the logic can see: no ids, no amounts."""
+
+    claims: tuple[tuple[str, str, str, bool], ...]  #: (identity, department, recognition relation, ended)
+    atoms: tuple[tuple[str, bool], ...]  #: (atom id, value) for atoms that are known
+
+
+@dataclass
+class Answer:
+    """An answer set as a map predicate → set of argument tuples."""
+
+    atoms: dict[str, set[tuple[Term, ...]]] = field(default_factory=dict)
+
+    def get(self, pred: str) -> set[tuple[Term, ...]]:
+        return self.atoms.get(pred, set())
+
+    def has(self, pred: str, *args: Term) -> bool:
+        return tuple(args) in self.atoms.get(pred, set())
+
+
+@dataclass
+class Messages:
+    items: list[tuple[clingo.MessageCode, str]] = field(default_factory=list)
+
+    def __call__(self, code: clingo.MessageCode, message: str) -> None:
+        self.items.append((code, message))
+
+
+class GroundPolicy:
+    """A policy ground for one date context; solves signatures by external assignment."""
+
+    def __init__(self, policy: CompiledPolicy, context_facts: list[str]):
+        self.messages = Messages()
+        self.control = clingo.Control(["--models=1"], logger=self.messages, message_limit=1000)
+        self.control.add("base", [], generic_program() + "\n" + policy.text() + "\n".join(context_facts) + "\n")
+        self.control.ground([("base", [])])
+        undefined = [m for c, m in self.messages.items if c == clingo.MessageCode.AtomUndefined]
+        if undefined:
+            raise SolverError("生成的程序引用了未定义的原子：" + "; ".join(undefined))
+        self._externals = {to_python(a.symbol): a.symbol for a in self.control.symbolic_atoms if a.is_external}
+        self._assigned: set[clingo.Symbol] = set()
+        self.cache: dict[Signature, Answer] = {}
+
+    def _external(self, *term: Term) -> clingo.Symbol | None:
+        return self._externals.get(term)
+
+    def solve(self, sig: Signature) -> Answer:
+        if sig in self.cache:
+            return self.cache[sig]
+        wanted = set()
+        for ident, dept, relation, ended in sig.claims:
+            for term in (("claimed", ident, dept), ("recog", ident, relation)) + ((("ended", ident),) if ended else ()):
+                sym = self._external(*term)
+                if sym is None:
+                    raise SolverError(f"无法表示的输入：{term}")
+                wanted.add(sym)
+        for aid, value in sig.atoms:
+            sym = self._external("atom_val", aid, "t" if value else "f")
+            if sym is None:
+                raise SolverError(f"无法表示的条件：{aid}")
+            wanted.add(sym)
+        for sym in self._assigned - wanted:
+            self.control.assign_external(sym, False)
+        for sym in wanted - self._assigned:
+            self.control.assign_external(sym, True)
+        self._assigned = wanted
+        answer = Answer()
+        with self.control.solve(yield_=True) as handle:
+            model = handle.model()
+            if model is None:
+                raise SolverError("规则程序无解（不应发生：程序是分层的）")
+            for sym in model.symbols(atoms=True):
+                answer.atoms.setdefault(sym.name, set()).add(tuple(to_python(a) for a in sym.arguments))
+        self.cache[sig] = answer
+        return answer
+
+
+def context_facts(ranks: dict[str, int], absent: set[str], unknown: set[str]) -> list[str]:
+    facts = [f"rank({vid},{r})." for vid, r in sorted(ranks.items())]
+    facts += [f"value_absent({vid})." for vid in sorted(absent)]
+    facts += [f"value_unknown({vid})." for vid in sorted(unknown)]
+    return facts
+
+
+__all__ = ["GroundPolicy", "Signature", "Answer", "SolverError", "context_facts", "q"]
