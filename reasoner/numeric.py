@@ -146,7 +146,7 @@ def select_year(value: ast.ByYear, year: int) -> ast.SimpleValue | None:
 def evaluate(item: str, value: ast.Value | ast.Tilt, year: int, lookup: ParamLookup, facts: set[str]) -> Evaluated:
     """The number a benefit value stands for in a year; parameters through lookup."""
     if isinstance(value, ast.Tilt):
-        return Evaluated(Fraction(1), "大病保险倾斜")
+        return Evaluated(Fraction(1), describe_tilt(value))
     if isinstance(value, ast.ByYear):
         chosen = select_year(value, year)
         if chosen is None:
@@ -185,6 +185,22 @@ def evaluate(item: str, value: ast.Value | ast.Tilt, year: int, lookup: ParamLoo
         return Evaluated(None, value.text, missing=(Missing("param", reading.name, reading.region, reading.year),), params=(reading,))
     amount = round_fen(value.rate * reading.fen)
     return Evaluated(Fraction(amount), f"{pct(value.rate)} × {yuan(reading.fen)} = {yuan(amount)}", params=(reading,))
+
+
+def describe_tilt(tilt: ast.Tilt) -> str:
+    parts = []
+    if tilt.deductible:
+        parts.append(f"起付线 {yuan(tilt.deductible.fen)}")
+    if tilt.deductible_cut:
+        parts.append(f"起付线降低 {tilt.deductible_cut.text}")
+    if tilt.rate_raise:
+        parts.append(f"报销比例提高 {tilt.rate_raise.text}")
+    if tilt.segments:
+        parts.append("分段 " + "；".join(f"{yuan(s.lower.fen)}{' 至 ' + yuan(s.upper.fen) if s.upper else ' 以上'} {s.rate.text}"
+                                         for s in tilt.segments))
+    if tilt.no_cap:
+        parts.append("不设封顶线")
+    return "，".join(parts)
 
 
 def _operand_fen(op: ast.Operand, lookup: ParamLookup) -> tuple[Fraction | None, tuple[Missing, ...], tuple[ParamReading, ...]]:

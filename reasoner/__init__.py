@@ -1,0 +1,80 @@
+"""医疗救助政策推理器 — a rules-as-code reasoner for Chinese medical-assistance policy.
+
+Pipeline (one module per stage)::
+
+    rules/*.rules ──parse (grammar/policy.lark, Lark LALR)──▶ ast (dataclasses with spans)
+        ──check──▶ diagnostics (file:line:col, Chinese)
+        ──compile──▶ ASP facts (clauses, condition nodes, benefit tables, citations)
+    person record ──person──▶ Person ──numeric (exact 分/fractions)──▶ atom truth values, value ranks
+    facts + asp/decide.lp + asp/justify.lp ──solve (clingo, one grounding per context,
+        persons as #external assignments, cached per signature)──▶ answer set
+        ──decide──▶ Decision ──explain──▶ Chinese text tree / JSON / why-not
+
+Glossary (DSL keyword / Python / ASP):
+
+    身份 identity             IdentityClaim, identity(I), holds(I)
+    认定 recognition          recognizer(I,Dept,Clause), claimed(I,Dept), wrong_dept(I,D)
+    类别 category             CategoryRule, category(C), member(C), nonmember(C), undetermined(C)
+    群体 auxiliary group      CategoryRule(group=True), group(C)
+    条款 clause               Clause, clause(Cid,Article); why(Conclusion,Cid)
+    待遇就高 highest benefit  Highest, highest(item|category,Cid), chosen(Item,Scope,C,V), lost(...)
+    参保资助 premium subsidy  item subsidy
+    救助起付标准 deductible   item deductible
+    救助比例 rate             item rate
+    年度救助限额 annual cap    item cap
+    大病保险倾斜 tilt          Tilt, item tilt
+    救助项目 scope            Decl(kind="project"), scope(Item,Scope)
+    排除 exclusion            Exclusion, exclusion(X,Item,Cid), blocked(Item,Scope,C,X)
+    解释 interpretation       Interpretation, interpretation(Cid,Key)
+    参数 parameter            ParameterStore, value_unknown(V)
+    事实 person fact          Person.facts, atom_val(A,t|f)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from .decide import Decision, ItemDecision, Reasoner
+from .diagnostics import Diagnostic, DiagnosticError
+from .person import Person, RecordError, load_records, parse_person
+from .policies import PolicySelectionError, PolicySet, load_policy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Decision", "Diagnostic", "DiagnosticError", "ItemDecision", "Person", "PolicySelectionError", "PolicySet",
+    "Reasoner", "RecordError", "decide", "explain", "load_policies", "load_policy", "load_records", "parse_person",
+    "__version__",
+]
+
+
+def load_policies(folder: str | Path | None = None) -> Reasoner:
+    """A reasoner over every rules file of a folder (default: the bundled policies).
+
+    Raises DiagnosticError listing every error in the rules files.
+    """
+    return Reasoner(PolicySet.load(folder))
+
+
+def decide(record: dict[str, Any] | Person, reasoner: Reasoner | None = None) -> Decision:
+    """Decide one person record (a dict as read from YAML/JSON) under the bundled policies."""
+    return (reasoner or _default()).decide(record)
+
+
+def explain(decision: Decision, fmt: str = "text", why_not: str | None = None) -> Any:
+    """The justification of a decision: Chinese text ("text") or the versioned JSON ("json")."""
+    from .explain import explain_json, explain_text, why_not_text
+
+    if why_not:
+        return why_not_text(decision, why_not)
+    return explain_json(decision) if fmt == "json" else explain_text(decision)
+
+
+_DEFAULT: Reasoner | None = None
+
+
+def _default() -> Reasoner:
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = load_policies()
+    return _DEFAULT

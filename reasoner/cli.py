@@ -1,0 +1,196 @@
+"""This module is the command line: thin wrappers over the library facade.
+
+Exit codes: 0 done; 1 a rules file has errors; 2 bad input (a record, a file, no policy
+for the region/date); 3 done, but at least one decision could not be made (facts or
+parameters missing).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .check import check, iter_statements
+from .compile import compile_policy
+from .decide import STATUS_UNDECIDED, Decision, Reasoner
+from .diagnostics import DiagnosticError, has_errors, render_all
+from .explain import decision_json, explain_json, explain_text, why_not_text
+from .parse import parse_file
+from .person import RecordError, load_records, parse_person
+from .policies import PolicySelectionError, PolicySet, bundled_rules_dir
+from . import ast
+
+EXIT_OK, EXIT_RULES, EXIT_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    worst = EXIT_OK
+    report = []
+    for path in args.files:
+        try:
+            parsed = parse_file(path)
+        except DiagnosticError as err:
+            report.append({"file": path, "diagnostics": [d.to_json() for d in err.diagnostics], "interpretations": []})
+            if not args.json:
+                print(str(err), file=sys.stderr)
+            worst = EXIT_RULES
+            continue
+        diags = check(parsed)
+        interps = [(clause.article, s) for clause, s in iter_statements(parsed) if isinstance(s, ast.Interpretation)]
+        report.append({"file": path, "diagnostics": [d.to_json() for d in diags],
+                       "interpretations": [{"article": a, "key": s.key.text, "text": s.text, "line": s.span.line} for a, s in interps]})
+        if has_errors(diags):
+            worst = EXIT_RULES
+        if not args.json:
+            if diags:
+                print(render_all(diags, {parsed.path: parsed.source}), file=sys.stderr)
+            status = "有错误" if has_errors(diags) else "通过"
+            print(f"{path}：{parsed.header.name.text}，{len(parsed.clauses)} 个条款，检查{status}")
+            print(f"  解释（{len(interps)} 条）：")
+            for article, s in interps:
+                print(f"    〔{article}〕{s.key.text}（第{s.span.line}行）：{s.text}")
+    if args.json:
+        _print_json(report)
+    return worst
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    try:
+        parsed = parse_file(args.file)
+    except DiagnosticError as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_RULES
+    diags = check(parsed)
+    if has_errors(diags):
+        print(render_all(diags, {parsed.path: parsed.source}), file=sys.stderr)
+        return EXIT_RULES
+    compiled = compile_policy(parsed)
+    if args.json:
+        _print_json({"policy": compiled.name, "content_sha256": compiled.content_hash, "facts": [f for f in compiled.facts if not f.startswith("%")]})
+    else:
+        print(compiled.text(), end="")
+    return EXIT_OK
+
+
+def _reasoner(args: argparse.Namespace) -> Reasoner:
+    return Reasoner(PolicySet.load(args.rules))
+
+
+def _records(args: argparse.Namespace) -> list[Any]:
+    records: list[Any] = []
+    for path in args.persons:
+        records += load_records(path)
+    assumed = dict(kv.split("=", 1) for kv in args.param or [])
+    if assumed:
+        for rec in records:
+            if isinstance(rec, dict):
+                rec.setdefault("假设参数", {}).update(assumed)
+    return records
+
+
+def _summary_line(d: Decision) -> str:
+    parts = [f"{d.person.id}（{d.person.region}，{d.person.date}）：{d.status}；类别：{'、'.join(d.categories) or '无'}"]
+    for it in d.items:
+        if it.status == "已决定":
+            parts.append(f"  {it.label}：{it.value}（{it.category}）{it.citation.short() if it.citation else ''}")
+        elif it.status != "不适用":
+            parts.append(f"  {it.label}：{it.status}" + (f"（缺少：{'、'.join(it.missing)}）" if it.missing else ""))
+    if d.missing:
+        parts.append(f"  缺少：{'、'.join(d.missing)}")
+    return "\n".join(parts)
+
+
+def _decide_all(args: argparse.Namespace) -> tuple[list[tuple[int, Decision | Exception]], int]:
+    reasoner = _reasoner(args)
+    out: list[tuple[int, Decision | Exception]] = []
+    code = EXIT_OK
+    for i, record in enumerate(_records(args)):
+        try:
+            decision = reasoner.decide(parse_person(record, i))
+            out.append((i, decision))
+            undecided = decision.status == STATUS_UNDECIDED or any(it.status == STATUS_UNDECIDED for it in decision.items)
+            if undecided and code == EXIT_OK:
+                code = EXIT_UNDECIDED
+        except (RecordError, PolicySelectionError, KeyError) as err:
+            out.append((i, err))
+            code = EXIT_INPUT
+    return out, code
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    results, code = _decide_all(args)
+    if args.json:
+        _print_json([decision_json(r) | {"id": r.person.id, "policy": r.policy.name} if isinstance(r, Decision)
+                     else {"row": i + 1, "error": str(r), "field": getattr(r, "field", None)} for i, r in results])
+        return code
+    for i, r in results:
+        if isinstance(r, Decision):
+            print(_summary_line(r))
+        else:
+            print(f"第{i + 1}条记录：错误：{r}", file=sys.stderr)
+    return code
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    results, code = _decide_all(args)
+    for i, r in results:
+        if not isinstance(r, Decision):
+            print(f"第{i + 1}条记录：错误：{r}", file=sys.stderr)
+            continue
+        if args.why_not:
+            try:
+                print(why_not_text(r, args.why_not))
+            except KeyError as err:
+                print(f"错误：{err.args[0]}", file=sys.stderr)
+                return EXIT_INPUT
+        elif args.json:
+            _print_json(explain_json(r))
+        else:
+            print(explain_text(r))
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reasoner", description="医疗救助政策推理器：检查规则、编译为ASP事实、按日期决定并解释")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("check", help="检查规则文件（语法、名称、单位、矛盾），并列出全部解释")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("compile", help="打印规则文件编译出的ASP事实")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compile)
+    for name, func, text in (("decide", cmd_decide, "按日期决定救助类别与各项待遇"),
+                             ("explain", cmd_explain, "给出决定的完整依据链（中文或JSON）")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("persons", nargs="+", help="个人记录文件（YAML或JSON，一条或多条）")
+        p.add_argument("--rules", default=str(bundled_rules_dir()), help="规则目录（默认：随包附带的五个政策）")
+        p.add_argument("--param", action="append", metavar="名=值", help="假设参数值（元），在解释中注明为假设")
+        p.add_argument("--json", action="store_true")
+        if name == "explain":
+            p.add_argument("--why-not", metavar="类别", help="列出不属于该类别的原因（未满足的条件）及其待遇")
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except DiagnosticError as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_RULES
+    except (OSError, ValueError) as err:
+        print(f"错误：{err}", file=sys.stderr)
+        return EXIT_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
