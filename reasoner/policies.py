@@ -15,7 +15,7 @@ from .check import check
 from .compile import CompiledPolicy, compile_policy
 from .diagnostics import Diagnostic, DiagnosticError, Severity, has_errors
 from .params import ParameterStore
-from .parse import parse_file
+from .parse import parse_text
 
 
 class PolicySelectionError(LookupError):
@@ -41,11 +41,19 @@ def bundled_rules_dir() -> Path:
 
 def load_policy(path: str | Path) -> CompiledPolicy:
     """Parse, check and compile one rules file; DiagnosticError lists every error."""
-    parsed = parse_file(path)
+    parsed = parse_text(Path(path).read_text(encoding="utf-8"), display_path(Path(path)))
     diags = check(parsed)
     if has_errors(diags):
         raise DiagnosticError(diags, {parsed.path: parsed.source})
     return compile_policy(parsed)
+
+
+def display_path(path: Path) -> str:
+    """A stable path for citations: relative to the working directory, else folder/file."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return f"{path.parent.name}/{path.name}"
 
 
 def _period(policy: CompiledPolicy) -> str:

@@ -1,0 +1,1 @@
+"""Benchmarks of the reasoner (not timed tests); see bench/README.md."""
