@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from .check import check
@@ -29,14 +28,10 @@ class Selection:
 
 
 def bundled_rules_dir() -> Path:
-    """The rules shipped in the package (reasoner.rules), or the repository copy."""
-    try:
-        path = Path(str(resources.files("reasoner.rules")))
-        if any(path.glob("*.rules")):
-            return path
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "rules"
+    """The rules shipped in the package (reasoner/rules when installed), or the repository's rules/."""
+    here = Path(__file__).resolve().parent
+    installed = here / "rules"
+    return installed if any(installed.glob("*.rules")) else here.parent / "rules"
 
 
 def load_policy(path: str | Path) -> CompiledPolicy:
