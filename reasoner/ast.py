@@ -181,6 +181,12 @@ class StartRule:
 
 
 @dataclass(frozen=True)
+class EndRule:
+    mode: str  #: "next_month" (失效 终止次月) or "same_day" (失效 终止当日)
+    span: Span
+
+
+@dataclass(frozen=True)
 class Interpretation:
     key: Name
     text: str
@@ -238,7 +244,7 @@ class Exclusion:
     span: Span
 
 
-Statement = Union[IdentityDecl, CategoryRule, Highest, StartRule, Interpretation, Delegation, Benefit, Tilt, Exclusion]
+Statement = Union[IdentityDecl, CategoryRule, Highest, StartRule, EndRule, Interpretation, Delegation, Benefit, Tilt, Exclusion]
 
 
 @dataclass(frozen=True)

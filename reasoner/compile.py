@@ -134,6 +134,8 @@ class Lowerer:
                 self.emit(f"preferred({q(name.text)},{rank})")
         elif isinstance(stmt, ast.StartRule):
             self.emit(f"start_rule({stmt.mode},{cid})")
+        elif isinstance(stmt, ast.EndRule):
+            self.emit(f"end_rule({stmt.mode},{cid})")
         elif isinstance(stmt, ast.Delegation):
             for name in stmt.targets:
                 self.emit(f"delegated({q(name.text)},{q(stmt.document)},{cid})")

@@ -159,7 +159,7 @@ class Reasoner:
         claims = set()
         for claim in person.identities:
             dept = claim.department if claim.department in policy.departments else OTHER_DEPARTMENT
-            ended = claim.ended is not None and claim.ended <= person.date
+            ended = month_relation(claim.ended, person.date) if claim.ended and claim.ended <= person.date else ""
             claims.add((claim.name, dept, month_relation(claim.recognised, person.date), ended))
         known = tuple(sorted((aid, r.value) for aid, r in atoms.items() if r.value is not None))
         return Signature(tuple(sorted(claims)), known)

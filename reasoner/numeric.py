@@ -40,7 +40,9 @@ def yuan(fen: int | Fraction) -> str:
 
 
 def pct(rate: Fraction) -> str:
-    text = f"{Decimal(rate.numerator) / Decimal(rate.denominator) * 100:f}".rstrip("0").rstrip(".")
+    text = f"{Decimal(rate.numerator) / Decimal(rate.denominator) * 100:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
     return f"{text}%"
 
 

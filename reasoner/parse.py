@@ -202,6 +202,12 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
     def start_same_day(self, meta: Any, items: list[Any]) -> ast.StartRule:
         return ast.StartRule("same_day", self._s(meta))
 
+    def end_next_month(self, meta: Any, items: list[Any]) -> ast.EndRule:
+        return ast.EndRule("next_month", self._s(meta))
+
+    def end_same_day(self, meta: Any, items: list[Any]) -> ast.EndRule:
+        return ast.EndRule("same_day", self._s(meta))
+
     def interpretation(self, meta: Any, items: list[Any]) -> ast.Interpretation:
         return ast.Interpretation(items[1], str(items[2])[1:-1], self._s(meta))
 

@@ -51,7 +51,7 @@ def to_python(sym: clingo.Symbol) -> Term:
 class Signature:
     """Everything about a person that the logic can see: no ids, no amounts."""
 
-    claims: tuple[tuple[str, str, str, bool], ...]  #: (identity, department, recognition relation, ended)
+    claims: tuple[tuple[str, str, str, str], ...]  #: (identity, department, recognition relation, end relation or "")
     atoms: tuple[tuple[str, bool], ...]  #: (atom id, value) for atoms that are known
 
 
@@ -99,7 +99,7 @@ class GroundPolicy:
             return self.cache[sig]
         wanted = set()
         for ident, dept, relation, ended in sig.claims:
-            for term in (("claimed", ident, dept), ("recog", ident, relation)) + ((("ended", ident),) if ended else ()):
+            for term in (("claimed", ident, dept), ("recog", ident, relation)) + ((("ended", ident, ended),) if ended else ()):
                 sym = self._external(*term)
                 if sym is None:
                     raise SolverError(f"无法表示的输入：{term}")
