@@ -192,6 +192,8 @@ class Reasoner:
         if chosen:
             cat, vid = chosen[0]
             ev = values[str(vid)]
+            if ev.per_person is not None and ev.per_person.of.text not in facts:
+                return ItemDecision(label, str(scope), ITEM_UNDECIDED, str(cat), missing=(Missing("fact", ev.per_person.of.text).describe(),))
             value, number = _show(ev, facts)
             cites = sorted(cl for (i, s, c, v, cl) in answer.get("benefit") if (i, s, v) == (item, scope, vid))
             lost = tuple(Alternative(str(c), values[str(v)].display, self.citation(policy, _benefit_clause(answer, item, scope, c, v)))

@@ -51,6 +51,10 @@ def display_path(path: Path) -> str:
         return f"{path.parent.name}/{path.name}"
 
 
+def _docno(policy: CompiledPolicy) -> str:
+    return f"{policy.source.header.docno}，" if policy.source.header.docno else "无文号，"
+
+
 def _period(policy: CompiledPolicy) -> str:
     header = policy.source.header
     return f"{header.start} 至 {header.end or '（未定终止日期）'}"
@@ -95,12 +99,12 @@ class PolicySet:
         current = [p for p in local if in_force(p, on)]
         if current:
             chosen = max(current, key=lambda p: p.source.header.start or dt.date.min)
-            return Selection(chosen, f"{region}在 {on} 施行的政策为「{chosen.name}」（{chosen.source.header.docno}，施行期间 {_period(chosen)}）")
+            return Selection(chosen, f"{region}在 {on} 施行的政策为「{chosen.name}」（{_docno(chosen)}施行期间 {_period(chosen)}）")
         for policy in local:
             parent = policy.source.header.parent
             if parent and parent.text in self.policies and in_force(self.policies[parent.text], on):
                 up = self.policies[parent.text]
                 return Selection(up, f"「{policy.name}」的施行期间为 {_period(policy)}，{on} 不在其内；"
-                                     f"按其上位政策「{up.name}」（{up.source.header.docno}，施行期间 {_period(up)}）决定")
+                                     f"按其上位政策「{up.name}」（{_docno(up)}施行期间 {_period(up)}）决定")
         periods = "；".join(f"「{p.name}」{_period(p)}" for p in local)
         raise PolicySelectionError(f"{on} 不在{region}任何政策的施行期间内（{periods}），且没有施行中的上位政策")
