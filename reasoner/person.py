@@ -106,8 +106,19 @@ def parse_person(data: Any, index: int = 0) -> Person:
     
 
 
+class _RecordLoader(yaml.SafeLoader):
+    """YAML without implicit timestamps: a bad date like 2023-13-01 must fail in its own
+    record's 日期 field with a Chinese message, not abort the whole file while loading."""
+
+
+_RecordLoader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_records(path: str | Path) -> list[Any]:
     """The raw records of a YAML or JSON file: one record or a list of them."""
     text = Path(path).read_text(encoding="utf-8")
-    data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    data = json.loads(text) if str(path).endswith(".json") else yaml.load(text, Loader=_RecordLoader)
     return data if isinstance(data, list) else [data]
