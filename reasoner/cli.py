@@ -64,9 +64,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     try:
         parsed = parse_file(args.file)
-    except BrokenPipeError:  # output piped into `head`: stop quietly
-        sys.stdout = open(os.devnull, "w")
-        return EXIT_OK
     except DiagnosticError as err:
         print(str(err), file=sys.stderr)
         return EXIT_RULES
@@ -188,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # output piped into `head`: stop quietly
+        sys.stdout = open(os.devnull, "w")
+        return EXIT_OK
     except DiagnosticError as err:
         print(str(err), file=sys.stderr)
         return EXIT_RULES
