@@ -32,7 +32,7 @@ Glossary (DSL keyword / Python / ASP):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .decide import Decision, ItemDecision, Reasoner
 from .diagnostics import Diagnostic, DiagnosticError

@@ -158,7 +158,7 @@ class Checker:
             if value.param.text not in self.table.params:
                 self.diags.append(_unknown("参数", value.param, list(self.table.params), "E203"))
         if item in ("救助比例",) and isinstance(value, (ast.Amount, ast.PercentOf, ast.ParamValue)):
-            self.diags.append(Diagnostic("E302", Severity.ERROR, f"救助比例应为百分比，而非金额", getattr(value, "span", None)))
+            self.diags.append(Diagnostic("E302", Severity.ERROR, "救助比例应为百分比，而非金额", getattr(value, "span", None)))
 
     # ---------------------------------------------------------------- conditions and units
     def _cond(self, cond: ast.Cond) -> None:

@@ -171,7 +171,7 @@ class Reasoner:
         groups = [c for c, g in policy.categories.items() if g and answer.has("member", c)]
         undetermined = [c for c in policy.categories if answer.has("undetermined", c)]
         status = STATUS_ELIGIBLE if answer.has("eligible") else (STATUS_UNDECIDED if answer.has("undecided_status") else STATUS_NOT_ELIGIBLE)
-        missing_atoms = sorted(a for (a,) in answer.get("missing"))
+        missing_atoms = sorted(str(a) for (a,) in answer.get("missing"))
         missing = _describe_missing(m for a in missing_atoms for m in atoms[a].missing)
         items = [self._item(policy, answer, values, facts, item, scope, atoms) for item, scope in sorted(answer.get("scope"), key=_item_order)]
         if status == STATUS_UNDECIDED and not missing:
@@ -195,7 +195,7 @@ class Reasoner:
             if ev.per_person is not None and ev.per_person.of.text not in facts:
                 return ItemDecision(label, str(scope), ITEM_UNDECIDED, str(cat), missing=(Missing("fact", ev.per_person.of.text).describe(),))
             value, number = _show(ev, facts)
-            cites = sorted(cl for (i, s, c, v, cl) in answer.get("benefit") if (i, s, v) == (item, scope, vid))
+            cites = sorted(str(cl) for (i, s, c, v, cl) in answer.get("benefit") if (i, s, v) == (item, scope, vid))
             lost = tuple(Alternative(str(c), values[str(v)].display, self.citation(policy, _benefit_clause(answer, item, scope, c, v)))
                          for (i, s, c, v) in sorted(answer.get("lost")) if (i, s) == (item, scope))
             detail = _tilt_detail(policy.values[str(vid)].value) if item == "tilt" else {}

@@ -77,9 +77,6 @@ def parse_rate(raw: object) -> Fraction:
         raise ValueError(f"无法识别的比例「{raw}」，应写作如 90% 或 0.9") from err
 
 
-TRUE_WORDS = {"是": True, "否": False, "true": True, "false": False, "yes": False and True or True, "no": False}
-
-
 def parse_bool(raw: object) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -218,6 +215,14 @@ def _operand_fen(op: ast.Operand, lookup: ParamLookup) -> tuple[Fraction | None,
     return (base * op.rate if isinstance(op, ast.PercentOf) else base), (), (reading,)
 
 
+def _favour(item: str, ev: Evaluated) -> Fraction:
+    """A key that grows with how favourable the value is to the person."""
+    if ev.infinite:
+        return Fraction(10**18)
+    assert ev.number is not None
+    return ev.number if HIGHER_IS_BETTER[item] else -ev.number
+
+
 def ranks(values: dict[str, tuple[str, str, Evaluated]]) -> dict[str, int]:
     """Dense favourability rank per (item, scope); higher is better. Unknown values get none."""
     groups: dict[tuple[str, str], list[tuple[str, Evaluated]]] = {}
@@ -225,12 +230,7 @@ def ranks(values: dict[str, tuple[str, str, Evaluated]]) -> dict[str, int]:
         groups.setdefault((item, scope), []).append((vid, ev))
     out: dict[str, int] = {}
     for (item, _), members in groups.items():
-        def key(ev: Evaluated) -> Fraction:
-            if ev.infinite:
-                return Fraction(10**18)
-            assert ev.number is not None
-            return ev.number if HIGHER_IS_BETTER[item] else -ev.number
-        known = [(vid, key(ev)) for vid, ev in members if not ev.absent and (ev.number is not None or ev.infinite)]
+        known = [(vid, _favour(item, ev)) for vid, ev in members if not ev.absent and (ev.number is not None or ev.infinite)]
         levels = sorted({k for _, k in known})
         for vid, k in known:
             out[vid] = levels.index(k) + 1
@@ -268,15 +268,9 @@ def evaluate_atom(cond: ast.Comparison | ast.BoolFact, facts: dict[str, object],
         if raw is None:
             return AtomResult(None, f"{cond.name.text}：未提供", (Missing("fact", cond.name.text),))
         return AtomResult(bool(raw), f"{cond.name.text}：{'是' if raw else '否'}")
-    sides, missing, params = [], [], []
-    for op in (cond.left, cond.right):
-        number, shown, miss, reading = _side(op, facts, units, lookup)
-        sides.append(number)
-        missing += miss
-        params += reading
-        sides_text = shown
-        sides.append(sides_text)  # keep (number, text) pairs flat
-    (left, ltext, right, rtext) = sides
+    left, ltext, lmiss, lparams = _side(cond.left, facts, units, lookup)
+    right, rtext, rmiss, rparams = _side(cond.right, facts, units, lookup)
+    missing, params = lmiss + rmiss, lparams + rparams
     opword = {">=": "达到或超过", ">": "超过", "<=": "不超过", "<": "低于", "=": "等于"}[cond.op]
     text = f"{ltext} {opword} {rtext}"
     if left is None or right is None:
@@ -297,7 +291,7 @@ def _side(op: ast.Operand, facts: dict[str, object], units: dict[str, str], look
         raw = facts.get(name)
         if raw is None:
             return None, f"{prefix}{name}（未提供）", [Missing("fact", name)], []
-        number = Fraction(raw)  # type: ignore[arg-type]
+        number = Fraction(raw) if isinstance(raw, (int, Fraction)) else Fraction(str(raw))
         return number * rate, f"{prefix}{name} {_fmt(units[name], number)}", [], []
     reading = lookup(name)
     if reading.fen is None:

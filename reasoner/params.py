@@ -46,7 +46,8 @@ class ParameterStore:
         return cls(regions)
 
     def chain(self, region: str) -> list[str]:
-        out, cur = [], region
+        out: list[str] = []
+        cur: str | None = region
         while cur and cur not in out:
             out.append(cur)
             cur = self.regions[cur].parent if cur in self.regions else None

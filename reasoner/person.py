@@ -103,7 +103,7 @@ def parse_person(data: Any, index: int = 0) -> Person:
     return Person(rid, str(data["地区"]), _date(data["日期"], "日期", rid), tuple(identities), dict(facts), dict(assumed),
                   year, data)
 
-    
+
 
 
 class _RecordLoader(yaml.SafeLoader):
