@@ -36,10 +36,11 @@ from typing import Any
 
 from .decide import Decision, ItemDecision, Reasoner
 from .diagnostics import Diagnostic, DiagnosticError
+from .explain import explain_json, explain_text, why_not_text
 from .person import Person, RecordError, load_records, parse_person
 from .policies import PolicySelectionError, PolicySet, load_policy
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "Decision", "Diagnostic", "DiagnosticError", "ItemDecision", "Person", "PolicySelectionError", "PolicySet",
@@ -63,8 +64,6 @@ def decide(record: dict[str, Any] | Person, reasoner: Reasoner | None = None) ->
 
 def explain(decision: Decision, fmt: str = "text", why_not: str | None = None) -> Any:
     """The justification of a decision: Chinese text ("text") or the versioned JSON ("json")."""
-    from .explain import explain_json, explain_text, why_not_text
-
     if why_not:
         return why_not_text(decision, why_not)
     return explain_json(decision) if fmt == "json" else explain_text(decision)

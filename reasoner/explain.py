@@ -9,12 +9,12 @@ explanation can be read and checked later against the policy's content hash.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
-from . import __version__ as REASONER_VERSION
+from .version import __version__ as REASONER_VERSION
 from .compile import ITEM_CONST, ITEM_LABEL
 from .decide import ITEM_DECIDED, Citation, Decision, Reasoner
-from .numeric import ROUNDING
+from .numeric import ROUNDING, ParamReading
 from .solve import Term
 
 SCHEMA = "yiliao-jiuzhu-reasoner/explanation/1"
@@ -118,7 +118,7 @@ class GraphReader:
 
     def _atom_val(self, aid: Term, value: Term) -> tuple[str, str]:
         result = self.d.atom_results[str(aid)]
-        return f"{result.text}：{'成立' if value == 't' else '不成立'}", "数值"
+        return f"{result.text}：{'成立' if value == 't' else '不成立'}{param_sources(result.params)}", "数值"
 
     def _atom_missing(self, aid: Term) -> tuple[str, str]:
         result = self.d.atom_results[str(aid)]
@@ -146,6 +146,12 @@ class GraphReader:
         return f"无法判断「{cat}」的{label}是否被排除", "结论"
 
 
+def param_sources(readings: Iterable[ParamReading]) -> str:
+    """Where each parameter value came from: the parameter file's source line or the caller's assumption."""
+    shown = [f"{r.name}（{r.region}{r.year}年）来源：{r.source}" for r in readings if r.fen is not None]
+    return f"〔{'；'.join(shown)}〕" if shown else ""
+
+
 def roots(decision: Decision) -> list[Step]:
     """The top of the explanation: one step per benefit item, then status."""
     reader = GraphReader(decision)
@@ -155,6 +161,9 @@ def roots(decision: Decision) -> list[Step]:
         if it.status == ITEM_DECIDED:
             chosen = [t for t in decision.answer.get("chosen") if (t[0], t[1]) == (item_const, scope)]
             step = reader.step(("chosen", *sorted(chosen)[0]))
+            readings = decision.values[str(sorted(chosen)[0][3])].params
+            if any(r.fen is not None for r in readings):
+                step.premises.append(Step(f"param({item_const},{scope})", f"参数取值{param_sources(readings)}", kind="数值"))
             for alt in it.lost:
                 verdict = "与所选相同，按类别顺序取前者" if alt.value == it.value else "不及所选，未采用"
                 step.premises.append(Step(f"lost({item_const},{alt.category})",
