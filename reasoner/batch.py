@@ -1,0 +1,745 @@
+"""This module decides many person records at once, solving each distinct signature once.
+
+A batch makes the same decision as Reasoner.decide for every row, but does the per-person
+work only where it differs between persons:
+
+    record ──parse_person (every row: validation)──▶ Person
+        ──cheap key: date context (region, date, 待遇年度, 假设参数) → context id,
+          identity claims (name, department, recognition and end relative to the date) → claims id,
+          facts present → mask, atomic conditions (numeric layer, int64 columns) → t/f/u codes
+        ──key seen before?──▶ summary index            (the common path: dict lookups and numpy)
+        ──new key: Reasoner.signature on one representative row ──▶ (context, Signature)
+        ──new (context, Signature): the full decide path once (clingo, cached per signature)
+          ──▶ Summary (status, categories, per item: category / value / status)
+
+A key is always at least as fine as the decision inputs (a refinement of the date context
+and the Signature), so rows with one key share one summary; Reasoner.signature and the
+decide path are only ever run on representatives. Rows that do not fit the common path
+(anything malformed, units the columns do not cover) go through the exact per-row path,
+so a RecordError (or a PolicySelectionError, or a bad 假设参数) stays in place as that row's
+error. BatchResult.explain(i) recomputes the full Decision of row i with Reasoner.decide.
+
+Amounts in the columns are exact: a JSON number becomes 分 in int64 only when that equals
+what numeric.parse_money gives (see _money_column); everything else goes through
+parse_money itself. Caches (contexts, claims, keys, summaries) live per Reasoner, so a
+worker that decides batch after batch stops solving once it has seen the signatures.
+"""
+from __future__ import annotations
+
+import gc
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from . import ast
+from .compile import CompiledPolicy
+from .decide import Decision, Reasoner, _convert
+from .numeric import AtomResult, Evaluated, OPS, _side, evaluate_atom, month_relation, parse_bool, parse_money
+from .params import parse_assumed
+from .person import Person, RecordError, parse_person
+from .policies import PolicySelectionError, Selection
+from .solve import Signature
+
+#: Errors a row may end in; they are kept in place (Reasoner.decide raises the same ones).
+#: ValueError is the bare error of parse_assumed (a malformed 假设参数 amount).
+ROW_ERRORS = (RecordError, PolicySelectionError, ValueError)
+
+CHUNK = 32768  #: rows per chunk: bounds the transient memory of a batch
+_CLAIM_BITS = 24  #: bits of the claims id in a packed key
+_ABS_LIMIT = 1e13  #: |元| below which a float's 分 are exact in float64 arithmetic (see _money_column)
+
+
+# ------------------------------------------------------------------ results
+@dataclass(frozen=True)
+class ItemSummary:
+    item: str
+    scope: str
+    status: str
+    category: str | None
+    value: str | None  #: as it reads, e.g. "90%", "4,300.00元"
+    number: str | None  #: exact: rate as a fraction ("9/10"), amount in 分, "inf"
+
+    @property
+    def label(self) -> str:
+        return f"{self.item}（{self.scope}）" if self.scope else self.item
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a decision says, without its justification: shared by every row of a signature."""
+
+    policy: str
+    status: str
+    categories: tuple[str, ...]
+    groups: tuple[str, ...]
+    undetermined: tuple[str, ...]
+    missing: tuple[str, ...]
+    items: tuple[ItemSummary, ...]
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, d: Decision) -> "Summary":
+        items = tuple(ItemSummary(it.item, it.scope, it.status, it.category, it.value, it.number) for it in d.items)
+        return cls(d.policy.name, d.status, tuple(d.categories), tuple(d.groups), tuple(d.undetermined),
+                   tuple(d.missing), items, tuple(d.warnings))
+
+    def item(self, item: str, scope: str = "") -> ItemSummary:
+        for it in self.items:
+            if it.item == item and it.scope == scope:
+                return it
+        raise KeyError(f"{item}（{scope}）")
+
+
+class BatchResult:
+    """Per row either an error or an index into the distinct summaries; explain(i) on demand."""
+
+    def __init__(self, reasoner: Reasoner, records: Sequence[Any], rows: np.ndarray, summaries: list[Summary],
+                 errors: dict[int, Exception], stats: dict[str, Any]):
+        self.reasoner = reasoner
+        self.records = records
+        self.rows = rows  #: int32 per row: index into summaries, -1 where the row is an error
+        self.summaries = summaries
+        self.errors = errors  #: row → RecordError / PolicySelectionError / ValueError
+        self.stats = stats
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> Summary | Exception:
+        k = int(self.rows[i])
+        return self.summaries[k] if k >= 0 else self.errors[i]
+
+    def __iter__(self) -> Iterator[Summary | Exception]:
+        for i in range(len(self.rows)):
+            yield self[i]
+
+    def summary(self, i: int) -> Summary | None:
+        k = int(self.rows[i])
+        return self.summaries[k] if k >= 0 else None
+
+    def error(self, i: int) -> Exception | None:
+        return self.errors.get(i)
+
+    def explain(self, i: int) -> Decision:
+        """The full Decision of row i (with its justification), recomputed by Reasoner.decide."""
+        if i in self.errors:
+            raise self.errors[i]
+        return self.reasoner.decide(_person(self.records[i], i))
+
+    def status_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.rows[self.rows >= 0], minlength=len(self.summaries))
+        out: dict[str, int] = {}
+        for k, c in enumerate(counts.tolist()):
+            out[self.summaries[k].status] = out.get(self.summaries[k].status, 0) + c
+        if self.errors:
+            out["错误"] = len(self.errors)
+        return out
+
+
+class BatchConsistencyError(AssertionError):
+    """The fast path disagreed with the exact per-person path: a bug in this module."""
+
+
+# ------------------------------------------------------------------ per-reasoner caches
+@dataclass
+class _Atom:
+    """An atomic condition as the columns evaluate it; sides are facts or per-context constants."""
+
+    aid: str
+    kind: str  #: "bool" or "cmp"
+    fact: str = ""  #: bool: the fact
+    op: str = ""
+    sides: tuple[tuple[str, Any, Any], ...] = ()  #: ("fact", name, rate) or ("op", operand, None)
+
+
+@dataclass
+class _Plan:
+    """How one policy's rows are read into columns; vectorised False sends its rows the exact way."""
+
+    policy: CompiledPolicy
+    hash: str  #: policy.content_hash (a sha256 of the source: computed once here)
+    units: dict[str, str]  #: fact → unit (decl order)
+    atoms: list[_Atom]
+    key_facts: list[str]  #: facts whose presence is part of the key (used by atoms or per-person values)
+    per_person: list[str]  #: facts whose amount enters a value (e.g. 2.2% × 缴费基数): their 分 join the key
+    vectorised: bool
+
+
+@dataclass
+class _Ctx:
+    """A date context: policy in force, year, region and assumed parameters."""
+
+    id: int
+    selection: Selection
+    values_key: tuple[Any, ...]
+    values: dict[str, Evaluated]
+    plan: _Plan
+    consts: dict[tuple[str, int], Any]  #: (atom, side) → Fraction | None (parameter not known)
+    keys: dict[Any, int] = field(default_factory=dict)  #: packed key → summary index
+
+
+@dataclass
+class _Known:
+    """Stands in for an AtomResult where only the value is read (Reasoner.signature)."""
+
+    value: bool | None
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.ctx_by_raw: dict[tuple[Any, ...], _Ctx | Exception] = {}
+        self.ctx_by_values: dict[tuple[Any, ...], _Ctx] = {}
+        self.ctxs: list[_Ctx] = []
+        self.plans: dict[str, _Plan] = {}
+        self.claims: dict[tuple[Any, ...], int] = {(): 0}
+        self.claims_ok: dict[tuple[str, int], bool] = {}
+        self.fact_keys_ok: dict[tuple[str, tuple[str, ...]], bool] = {}
+        self.summaries: list[Summary] = []
+        self.summary_index: dict[tuple[Any, ...], int] = {}
+        self.solves = 0
+
+
+_CACHES: "weakref.WeakKeyDictionary[Reasoner, _Cache]" = weakref.WeakKeyDictionary()
+
+
+def _cache(reasoner: Reasoner) -> _Cache:
+    cache = _CACHES.get(reasoner)
+    if cache is None:
+        cache = _CACHES[reasoner] = _Cache()
+    return cache
+
+
+def clear_cache(reasoner: Reasoner) -> None:
+    """Forget the batch caches of a reasoner (its groundings and answer sets stay)."""
+    _CACHES.pop(reasoner, None)
+
+
+# ------------------------------------------------------------------ the exact per-row path
+@dataclass
+class _Prepared:
+    person: Person
+    selection: Selection
+    facts: dict[str, Any]
+    values: dict[str, Evaluated]
+    atoms: dict[str, AtomResult]
+    signature: Signature
+
+
+def _prepare(reasoner: Reasoner, record: Any, index: int) -> _Prepared:
+    """Reasoner.decide up to the signature, step for step (raises what decide raises).
+
+    Suggested refactor: a Reasoner.prepare(record) returning this, used by decide() itself,
+    so that the two cannot drift apart.
+    """
+    person = record if isinstance(record, Person) else parse_person(record, index)
+    selection = reasoner.policies.select(person.region, person.date)
+    policy = selection.policy
+    reasoner._check_identities(policy, person)
+    facts = reasoner._typed_facts(policy, person)
+    fact_units = {d.name.text: d.unit or "" for d in policy.source.decls if d.kind == "fact"}
+    values = reasoner._context(policy, person, set(fact_units))
+    assumed = parse_assumed(person.assumed)
+    lookup = lambda name: reasoner.policies.params.lookup(name, person.region, person.year, assumed)  # noqa: E731
+    atoms = {aid: evaluate_atom(cond, facts, fact_units, lookup) for aid, cond in policy.atoms.items()}
+    return _Prepared(person, selection, facts, values, atoms, reasoner.signature(policy, person, atoms))
+
+
+def _values_key(reasoner: Reasoner, policy: CompiledPolicy, person: Person) -> tuple[Any, ...]:
+    """The key under which Reasoner._context caches a date context's values."""
+    return (policy.name, person.year, person.region, tuple(sorted(parse_assumed(person.assumed).items())))
+
+
+# ------------------------------------------------------------------ the batch
+class _Batch:
+    def __init__(self, reasoner: Reasoner, records: Sequence[Any], verify: float):
+        self.reasoner = reasoner
+        self.records = records
+        self.cache = _cache(reasoner)
+        self.verify = verify
+        self.errors: dict[int, Exception] = {}
+        self.stats = {"rows": len(records), "errors": 0, "exact_rows": 0, "new_keys": 0, "new_summaries": 0,
+                      "solves_before": self.cache.solves}
+
+    # ---------------------------------------------------------- contexts and plans
+    def _plan(self, policy: CompiledPolicy) -> _Plan:
+        digest = policy.content_hash
+        plan = self.cache.plans.get(digest)
+        if plan is not None:
+            return plan
+        units = {d.name.text: d.unit or "" for d in policy.source.decls if d.kind == "fact"}
+        atoms: list[_Atom] = []
+        ok = True
+        used: list[str] = []
+        for aid, cond in policy.atoms.items():
+            if isinstance(cond, ast.BoolFact):
+                name = cond.name.text
+                ok &= units.get(name) == "布尔"
+                atoms.append(_Atom(aid, "bool", fact=name))
+                used.append(name)
+                continue
+            sides = []
+            for op in (cond.left, cond.right):
+                name = op.name.text if isinstance(op, ast.NameRef) else op.of.text if isinstance(op, ast.PercentOf) else None
+                if name is not None and name in units:
+                    ok &= units[name] == "金额"
+                    rate = op.rate if isinstance(op, ast.PercentOf) else 1
+                    sides.append(("fact", name, rate))
+                    used.append(name)
+                else:
+                    sides.append(("op", op, None))
+            atoms.append(_Atom(aid, "cmp", op=cond.op, sides=tuple(sides)))
+        per_person = sorted({v.value.of.text for v in policy.values.values() if _per_person_fact(v.value, units)})
+        ok &= all(units[f] == "金额" for f in per_person)
+        key_facts = list(dict.fromkeys(used + per_person))
+        ok &= _CLAIM_BITS + len(key_facts) + 2 * len(atoms) <= 63  # the key packs into one int64
+        plan = _Plan(policy, digest, units, atoms, key_facts, per_person, ok)
+        self.cache.plans[digest] = plan
+        return plan
+
+    def _context(self, person: Person, raw_key: tuple[Any, ...]) -> _Ctx | Exception:
+        try:
+            selection = self.reasoner.policies.select(person.region, person.date)
+            policy = selection.policy
+            vkey = _values_key(self.reasoner, policy, person)
+        except (PolicySelectionError, ValueError) as err:
+            # a selection error is the row's error (decide raises it right after parsing);
+            # a bad 假设参数 is raised by decide only after the identity and fact checks: exact path
+            out: _Ctx | Exception = err
+        else:
+            ctx = self.cache.ctx_by_values.get(vkey)
+            if ctx is None:
+                plan = self._plan(policy)
+                values = self.reasoner._context(policy, person, set(plan.units))
+                self.reasoner._ground(policy, values)  # ground now, once per context
+                assumed = parse_assumed(person.assumed)
+                lookup = lambda name: self.reasoner.policies.params.lookup(name, person.region, person.year, assumed)  # noqa: E731
+                consts = {}
+                for atom in plan.atoms:
+                    for k, (kind, op, _) in enumerate(atom.sides):
+                        if kind == "op":
+                            consts[(atom.aid, k)] = _side(op, {}, plan.units, lookup)[0]
+                ctx = _Ctx(len(self.cache.ctxs), selection, vkey, values, plan, consts)
+                self.cache.ctxs.append(ctx)
+                self.cache.ctx_by_values[vkey] = ctx
+            out = ctx
+        self.cache.ctx_by_raw[raw_key] = out
+        return out
+
+    # ---------------------------------------------------------- the per-row loop
+    def run(self) -> BatchResult:
+        n = len(self.records)
+        out = np.full(n, -1, dtype=np.int32)
+        t0 = time.perf_counter()
+        for start in range(0, n, CHUNK):
+            self._chunk(start, min(n, start + CHUNK), out)
+        # compact: the distinct summaries this batch uses, in first-use order
+        valid = out >= 0
+        used, inverse = np.unique(out[valid], return_inverse=True)
+        rows = np.full(n, -1, dtype=np.int32)
+        rows[valid] = inverse.astype(np.int32)
+        summaries = [self.cache.summaries[k] for k in used.tolist()]
+        self.stats.update(errors=len(self.errors), distinct_summaries=len(summaries),
+                          solves=self.cache.solves - self.stats.pop("solves_before"), seconds=time.perf_counter() - t0)
+        return BatchResult(self.reasoner, self.records, rows, summaries, self.errors, self.stats)
+
+    def _chunk(self, start: int, stop: int, out: np.ndarray) -> None:
+        records = self.records
+        cache = self.cache
+        ctx_by_raw = cache.ctx_by_raw
+        claims_ids = cache.claims
+        claims_ok = cache.claims_ok
+        fact_keys_ok = cache.fact_keys_ok
+        m = stop - start
+        ctx_l = [-1] * m
+        claims_l = [0] * m
+        facts_l: list[dict[str, Any]] = [_EMPTY] * m
+        exact: list[int] = []  # rows for the exact per-row path
+        errors = self.errors
+        for j in range(m):
+            i = start + j
+            try:
+                r = records[i]
+                p = r if r.__class__ is Person else parse_person(r, i)
+            except RecordError as err:
+                errors[i] = err
+                continue
+            try:
+                raw_key = (p.region, p.date, p.benefit_year, tuple(p.assumed.items()))
+                ctx = ctx_by_raw.get(raw_key)
+                if ctx is None:
+                    ctx = self._context(p, raw_key)
+                if not isinstance(ctx, _Ctx):
+                    if isinstance(ctx, PolicySelectionError):
+                        errors[i] = ctx
+                    else:
+                        exact.append(i)
+                    continue
+                policy_hash = ctx.plan.hash
+                ids = p.identities
+                if ids:
+                    d = p.date
+                    if len(ids) == 1:
+                        c = ids[0]
+                        ck: tuple[Any, ...] = (c.name, c.department, month_relation(c.recognised, d),
+                                               c.ended and month_relation(c.ended, d))
+                    else:
+                        ck = tuple((c.name, c.department, month_relation(c.recognised, d), c.ended and month_relation(c.ended, d))
+                                   for c in ids)
+                    cid = claims_ids.get(ck)
+                    if cid is None:
+                        cid = claims_ids[ck] = len(claims_ids)
+                    ok = claims_ok.get((policy_hash, cid))
+                    if ok is None:
+                        ok = claims_ok[(policy_hash, cid)] = _identities_ok(self.reasoner, ctx.plan.policy, p)
+                    if not ok:
+                        exact.append(i)
+                        continue
+                    claims_l[j] = cid
+                facts = p.facts
+                fk = (policy_hash, tuple(facts))
+                ok = fact_keys_ok.get(fk)
+                if ok is None:
+                    ok = fact_keys_ok[fk] = set(facts) <= ctx.plan.units.keys()
+                if not ok or not ctx.plan.vectorised:
+                    exact.append(i)
+                    continue
+                ctx_l[j] = ctx.id
+                facts_l[j] = facts
+            except TypeError:  # unhashable values where the key expects plain ones: take the exact path
+                exact.append(i)
+        ctx_a = np.array(ctx_l, dtype=np.int32)
+        claims_a = np.array(claims_l, dtype=np.int64)
+        for cid in np.unique(ctx_a[ctx_a >= 0]).tolist():
+            idx = np.flatnonzero(ctx_a == cid)
+            self._columns(cache.ctxs[cid], idx, start, claims_a[idx], facts_l, out, exact)
+        for i in exact:
+            self._exact_row(i, out)
+        self.stats["exact_rows"] += len(exact)
+
+    # ---------------------------------------------------------- columns, atoms, keys
+    def _columns(self, ctx: _Ctx, idx: np.ndarray, start: int, claims: np.ndarray, facts_l: list[dict[str, Any]],
+                 out: np.ndarray, exact: list[int]) -> None:
+        plan = ctx.plan
+        rows = idx.tolist()
+        k = len(rows)
+        bad = np.zeros(k, dtype=bool)
+        present: dict[str, np.ndarray] = {}
+        money: dict[str, np.ndarray] = {}
+        flags: dict[str, np.ndarray] = {}
+        for name, unit in plan.units.items():
+            col = [facts_l[j].get(name) for j in rows]
+            if unit == "金额":
+                fen, pres, wrong = _money_column(col)
+                money[name] = fen
+            elif unit == "布尔":
+                flags[name], pres, wrong = _bool_column(col)
+            else:  # validated per element, as _typed_facts does
+                pres, wrong = _other_column(unit, col)
+            present[name] = pres
+            bad |= wrong
+        codes = []
+        for atom in plan.atoms:
+            if atom.kind == "bool":
+                value = flags[atom.fact]
+                known = present[atom.fact].copy()
+            else:
+                value, known = self._compare(ctx, atom, money, present, k)
+            codes.append(np.where(known, value.astype(np.int64), 2))
+        key = claims.copy()
+        if np.any(claims >= (1 << _CLAIM_BITS)):
+            raise OverflowError("超过 2^24 种不同的身份组合")
+        shift = _CLAIM_BITS
+        for name in plan.key_facts:
+            key |= present[name].astype(np.int64) << shift
+            shift += 1
+        for code in codes:
+            key |= code << shift
+            shift += 2
+        keys: Any = key
+        if plan.per_person:  # amounts that enter a value make the key a tuple
+            keys = list(zip(key.tolist(), *(np.where(present[f], money[f], -1).tolist() for f in plan.per_person)))
+        if bad.any():
+            for pos in np.flatnonzero(bad).tolist():
+                exact.append(start + rows[pos])
+            keep = ~bad
+            idx, claims, key = idx[keep], claims[keep], key[keep]
+            codes = [c[keep] for c in codes]
+            keys = key if not plan.per_person else [kk for kk, b in zip(keys, bad.tolist()) if not b]
+        if not len(idx):
+            return
+        if plan.per_person:
+            distinct: dict[Any, int] = {}
+            inverse = np.array([distinct.setdefault(kk, len(distinct)) for kk in keys], dtype=np.int64)
+            uniq = list(distinct)
+            first = np.full(len(uniq), -1, dtype=np.int64)
+            for pos, u in enumerate(inverse.tolist()):
+                if first[u] < 0:
+                    first[u] = pos
+        else:
+            u_arr, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+            uniq = u_arr.tolist()
+        sidx = np.empty(len(uniq), dtype=np.int32)
+        unresolved = []
+        for u_pos, (u, f) in enumerate(zip(uniq, first.tolist())):
+            s = ctx.keys.get(u)
+            if s is None:
+                s = self._new_key(ctx, start + int(idx[f]), [int(c[f]) for c in codes])
+                if s is None:
+                    unresolved.append(u_pos)
+                    s = -1
+                else:
+                    ctx.keys[u] = s
+            sidx[u_pos] = s
+        out[start + idx] = sidx[inverse]
+        if unresolved:
+            for pos in np.flatnonzero(np.isin(inverse, unresolved)).tolist():
+                exact.append(start + int(idx[pos]))
+        if self.verify > 0:
+            self._verify(idx + start, out)
+
+    def _compare(self, ctx: _Ctx, atom: _Atom, money: dict[str, np.ndarray], present: dict[str, np.ndarray],
+                 k: int) -> tuple[np.ndarray, np.ndarray]:
+        """An atomic comparison over the rows of one context, exactly (cross-multiplied integers)."""
+        known = np.ones(k, dtype=bool)
+        terms: list[Any] = []  # each side as (int column or int, denominator)
+        for s, (kind, name, rate) in enumerate(atom.sides):
+            if kind == "fact":
+                r = _frac(rate)
+                terms.append((money[name], r.numerator, r.denominator))
+                known &= present[name]
+            else:
+                c = ctx.consts[(atom.aid, s)]
+                if c is None:
+                    return np.zeros(k, dtype=bool), np.zeros(k, dtype=bool)
+                c = _frac(c)
+                terms.append((None, c.numerator, c.denominator))
+        (lx, ln, ld), (rx, rn, rd) = terms
+        # l = lx·ln/ld, r = rx·rn/rd (x = 1 for constants): compare lx·ln·rd with rx·rn·ld
+        lm, rm = ln * rd, rn * ld
+        value = OPS[atom.op](_times(lx, lm), _times(rx, rm))
+        if not isinstance(value, np.ndarray):  # two constants
+            value = np.full(k, bool(value))
+        return value, known
+
+    def _new_key(self, ctx: _Ctx, i: int, codes: list[int]) -> int | None:
+        """The summary of a key seen for the first time, from one representative row."""
+        self.stats["new_keys"] += 1
+        try:
+            person = _person(self.records[i], i)
+        except RecordError:
+            return None
+        policy = ctx.plan.policy
+        atoms = {a.aid: _Known(None if c == 2 else bool(c)) for a, c in zip(ctx.plan.atoms, codes)}
+        sig = self.reasoner.signature(policy, person, atoms)  # type: ignore[arg-type]
+        present = tuple(person.facts.get(f) is not None for f in ctx.plan.key_facts)
+        pp = self._per_person(ctx, person)
+        skey = (ctx.values_key, sig, present, pp)
+        s = self.cache.summary_index.get(skey)
+        if s is not None:
+            return s
+        try:
+            prep = _prepare(self.reasoner, person, i)
+        except ROW_ERRORS:
+            return None
+        exact_codes = [2 if prep.atoms[a.aid].value is None else int(prep.atoms[a.aid].value) for a in ctx.plan.atoms]
+        if exact_codes != codes or prep.signature != sig:
+            raise BatchConsistencyError(f"row {i}: columns {codes} / {sig} but exact {exact_codes} / {prep.signature}")
+        return self._summary(skey, prep)
+
+    def _per_person(self, ctx: _Ctx, person: Person) -> tuple[Any, ...]:
+        return tuple(parse_money(person.facts[f]) if person.facts.get(f) is not None else None for f in ctx.plan.per_person)
+
+    def _summary(self, skey: tuple[Any, ...], prep: _Prepared) -> int:
+        s = self.cache.summary_index.get(skey)
+        if s is None:
+            policy = prep.selection.policy
+            ground = self.reasoner._ground(policy, prep.values)
+            if prep.signature not in ground.cache:
+                self.cache.solves += 1
+            answer = ground.solve(prep.signature)
+            decision = self.reasoner._assemble(prep.person, prep.selection, answer, prep.atoms, prep.values, prep.facts)
+            s = len(self.cache.summaries)
+            self.cache.summaries.append(Summary.of(decision))
+            self.cache.summary_index[skey] = s
+            self.stats["new_summaries"] += 1
+        return s
+
+    def _exact_key(self, prep: _Prepared) -> tuple[Any, ...]:
+        policy = prep.selection.policy
+        plan = self._plan(policy)
+        vkey = _values_key(self.reasoner, policy, prep.person)
+        present = tuple(prep.person.facts.get(f) is not None for f in plan.key_facts)
+        pp = tuple(prep.facts.get(f) for f in plan.per_person)
+        return (vkey, prep.signature, present, pp)
+
+    def _exact_row(self, i: int, out: np.ndarray) -> None:
+        try:
+            prep = _prepare(self.reasoner, self.records[i], i)
+        except ROW_ERRORS as err:
+            self.errors[i] = err
+            return
+        out[i] = self._summary(self._exact_key(prep), prep)
+
+    def _verify(self, rows: np.ndarray, out: np.ndarray) -> None:
+        """Re-decide a sample of rows the exact way and compare (tests; bench --verify)."""
+        rng = np.random.default_rng(len(rows))
+        sample = rows if self.verify >= 1 else rows[rng.random(len(rows)) < self.verify]
+        for i in sample.tolist():
+            if out[i] < 0:
+                continue
+            prep = _prepare(self.reasoner, self.records[i], i)
+            s = self._summary(self._exact_key(prep), prep)
+            if self.cache.summaries[s] != self.cache.summaries[out[i]]:
+                raise BatchConsistencyError(f"row {i}: batch {self.cache.summaries[out[i]]} but exact {self.cache.summaries[s]}")
+
+
+_EMPTY: dict[str, Any] = {}
+
+
+def _person(record: Any, index: int) -> Person:
+    return record if isinstance(record, Person) else parse_person(record, index)
+
+
+def _per_person_fact(value: Any, units: dict[str, str]) -> bool:
+    while isinstance(value, (ast.ByYear, ast.Bounded)):
+        if isinstance(value, ast.Bounded):
+            value = value.value
+        else:
+            return any(_per_person_fact(e.value, units) for e in value.entries)
+    return isinstance(value, ast.PercentOf) and value.of.text in units
+
+
+def _identities_ok(reasoner: Reasoner, policy: CompiledPolicy, person: Person) -> bool:
+    try:
+        reasoner._check_identities(policy, person)
+    except RecordError:
+        return False
+    return True
+
+
+def _frac(x: Any) -> Any:
+    from fractions import Fraction
+
+    return x if isinstance(x, Fraction) else Fraction(x)
+
+
+_I64 = (1 << 62)
+
+
+def _times(x: np.ndarray | None, k: int) -> Any:
+    """x·k exactly: int64 when it cannot overflow, else Python ints in an object array."""
+    if x is None:
+        return k
+    if k == 1:
+        return x
+    top = int(np.abs(x).max()) if len(x) else 0
+    if top * abs(k) < _I64:
+        return x * k
+    return x.astype(object) * k
+
+
+# ------------------------------------------------------------------ columns
+def _money_column(col: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Amounts in 元 → (分 as int64, present, malformed), equal to numeric.parse_money element-wise.
+
+    A float x with |x| < 10^13 takes the fast path when rint(100x)/100 == x: then the
+    decimal n/100 (n = rint(100x)) converts back to x, so repr(x) — what parse_money reads —
+    is n/100 with at most two decimals, and parse_money(x) == n (two distinct multiples of
+    0.01 cannot both be within half an ulp ≤ 2^-10 of x). Ints take it when |x| < 10^13
+    (100x is then exact in float64). Everything else (text such as "5万元", Decimal, bool,
+    sub-分 amounts, huge numbers) is handed to parse_money itself.
+    """
+    n = len(col)
+    try:
+        x = np.fromiter((v if v.__class__ in _NUMBERS else _NAN for v in col), dtype=np.float64, count=n)
+    except OverflowError:  # an int beyond float64: leave it to parse_money
+        x = np.fromiter((v if v.__class__ is float or (v.__class__ is int and abs(v) < _ABS_LIMIT) else _NAN for v in col),
+                        dtype=np.float64, count=n)
+    with np.errstate(invalid="ignore"):
+        ok = np.abs(x) < _ABS_LIMIT
+        fen = np.rint(x * 100)
+        ok &= fen / 100 == x
+    out = np.where(ok, fen, 0).astype(np.int64)
+    present = np.ones(n, dtype=bool)
+    wrong = np.zeros(n, dtype=bool)
+    if not ok.all():
+        for pos in np.flatnonzero(~ok).tolist():
+            raw = col[pos]
+            if raw is None:
+                present[pos] = False
+                continue
+            try:
+                value = parse_money(raw)
+            except (ValueError, TypeError):
+                wrong[pos] = True
+                continue
+            if abs(value) < _I64:
+                out[pos] = value
+            else:
+                wrong[pos] = True  # beyond int64: the exact path decides this row
+    return out, present, wrong
+
+
+_NUMBERS = {int, float}
+_NAN = float("nan")
+_BOOL_TEXT: dict[str, bool] = {}
+
+
+def _bool_column(col: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """是/否 (and what parse_bool accepts) → (value, present, malformed)."""
+    n = len(col)
+    value = np.zeros(n, dtype=bool)
+    present = np.ones(n, dtype=bool)
+    wrong = np.zeros(n, dtype=bool)
+    codes = [(1 if v else 0) if v is True or v is False else
+             (_BOOL_TEXT.get(v, 3) if v.__class__ is str else (2 if v is None else 3)) for v in col]
+    arr = np.array(codes, dtype=np.int8)
+    value[:] = arr == 1
+    present[:] = arr != 2
+    for pos in np.flatnonzero(arr == 3).tolist():
+        raw = col[pos]
+        try:
+            b = parse_bool(raw)
+        except ValueError:
+            wrong[pos] = True
+            continue
+        if raw.__class__ is str:
+            _BOOL_TEXT[raw] = int(b)  # type: ignore[assignment]
+        value[pos] = b
+    return value, present, wrong
+
+
+def _other_column(unit: str, col: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    present = np.array([v is not None for v in col], dtype=bool)
+    wrong = np.zeros(len(col), dtype=bool)
+    for pos, raw in enumerate(col):
+        if raw is not None:
+            try:
+                _convert(unit, raw)
+            except (ValueError, TypeError):
+                wrong[pos] = True
+    return present, wrong
+
+
+# ------------------------------------------------------------------ entry point
+def decide_batch(reasoner: Reasoner, records: Sequence[Any], *, verify: float = 0.0) -> BatchResult:
+    """Decide every record (raw dicts as read from JSON/YAML, or Person objects).
+
+    Each row ends either in a summary shared with every row of the same date context and
+    signature, or in its own error (RecordError, PolicySelectionError, ValueError for a
+    bad 假设参数), in place. verify > 0 re-decides that fraction of rows the exact way and
+    raises BatchConsistencyError on any difference (for tests).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()  # the loop allocates many short-lived objects; collection passes over the input cost more than they free
+    try:
+        return _Batch(reasoner, records, verify).run()
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+__all__ = ["BatchConsistencyError", "BatchResult", "ItemSummary", "Summary", "clear_cache", "decide_batch"]
