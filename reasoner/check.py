@@ -14,6 +14,7 @@ from typing import Iterator
 
 from . import ast
 from .diagnostics import Diagnostic, Severity, Span
+from .parse import spacing_hint
 
 SCOPED_ITEMS = ("救助起付标准", "救助比例", "年度救助限额")
 
@@ -71,7 +72,8 @@ def _dup(name: ast.Name, first: Span) -> Diagnostic:
 
 def _unknown(kind: str, name: ast.Name, known: list[str], code: str) -> Diagnostic:
     close = difflib.get_close_matches(name.text, known, n=1, cutoff=0.7)
-    hint = f"您是否想写「{close[0]}」？" if close else (f"已定义的{kind}：{'、'.join(known[:12])}" if known else None)
+    hint = spacing_hint(name.text) or (f"您是否想写「{close[0]}」？" if close else None) \
+        or (f"已定义的{kind}：{'、'.join(known[:12])}" if known else None)
     return Diagnostic(code, Severity.ERROR, f"未定义的{kind}「{name.text}」", name.span, hint)
 
 
@@ -85,6 +87,9 @@ class Checker:
 
     def run(self) -> list[Diagnostic]:
         self._header()
+        for clause in self.policy.clauses:
+            if not clause.quote.strip():
+                self.diags.append(Diagnostic("E104", Severity.ERROR, "条款缺少原文", clause.span, "原文须逐字引用文件中的句子"))
         for clause, stmt in iter_statements(self.policy):
             self._statement(clause, stmt)
         self._contradictions()
@@ -123,8 +128,6 @@ class Checker:
             for name in stmt.targets:
                 if name.text not in self.table.identities and name.text not in self.table.categories:
                     self.diags.append(_unknown("身份或类别", name, list(self.table.identities) + list(self.table.categories), "E201"))
-        if not clause.quote.strip():
-            self.diags.append(Diagnostic("E104", Severity.ERROR, "条款缺少原文", clause.span))
 
     def _targets(self, names: tuple[ast.Name, ...]) -> None:
         for name in names:
@@ -138,17 +141,17 @@ class Checker:
             self.diags.append(_unknown("救助项目", stmt.scope, list(self.table.projects), "E204"))
         for entry in stmt.entries:
             self._targets(entry.targets or ())
-            self._value(stmt.item, entry.value)
+            self._value(stmt.item, entry.value, entry.span)
 
-    def _value(self, item: str, value: ast.Value) -> None:
+    def _value(self, item: str, value: ast.Value, span: Span) -> None:
         if isinstance(value, ast.ByYear):
             years = [e.year for e in value.entries]
             if years != sorted(set(years)):
-                self.diags.append(Diagnostic("E206", Severity.ERROR, "按年取值的年度须递增且不重复"))
+                self.diags.append(Diagnostic("E206", Severity.ERROR, "按年取值的年度须递增且不重复", span))
             for e in value.entries:
-                self._value(item, e.value)
+                self._value(item, e.value, span)
         elif isinstance(value, ast.Bounded):
-            self._value(item, value.value)
+            self._value(item, value.value, span)
             self._operand_unit(value.floor)
         elif isinstance(value, ast.PercentOf):
             unit = self._name_unit(value.of, allow_facts=True)
@@ -158,7 +161,7 @@ class Checker:
             if value.param.text not in self.table.params:
                 self.diags.append(_unknown("参数", value.param, list(self.table.params), "E203"))
         if item in ("救助比例",) and isinstance(value, (ast.Amount, ast.PercentOf, ast.ParamValue)):
-            self.diags.append(Diagnostic("E302", Severity.ERROR, "救助比例应为百分比，而非金额", getattr(value, "span", None)))
+            self.diags.append(Diagnostic("E302", Severity.ERROR, "救助比例应为百分比，而非金额", span))
 
     # ---------------------------------------------------------------- conditions and units
     def _cond(self, cond: ast.Cond) -> None:

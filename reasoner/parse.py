@@ -27,6 +27,8 @@ EXPECTED_NAMES = {
     "AMOUNT": "金额（如 6500元、2万元）", "PERCENT": "比例（如 90%）", "POINTS": "百分点（如 5个百分点）",
     "YEAR": "年度（如 2023年）", "YEAR_FROM": "起始年度（如 2026年起）", "LBRACE": "「{」", "RBRACE": "「}」",
     "_SEMI": "「；」", "_COMMA": "「、」", "_LPAR": "「（」", "_RPAR": "「）」", "$END": "文件结尾",
+    "SYM_GE": "「>=」", "SYM_GT": "「>」", "SYM_LE": "「<=」", "SYM_LT": "「<」", "SYM_EQ": "「=」",
+    "KW_TIMES": "「×」",
 }
 
 
@@ -41,6 +43,10 @@ def grammar_text() -> str:
 @lru_cache(maxsize=1)
 def parser() -> Lark:
     return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+#: Keywords that may also name a parameter (e.g. `参数 年度救助限额`): the benefit items.
+NAMEABLE_KEYWORDS = ("KW_SUBSIDY", "KW_DEDUCTIBLE_STD", "KW_RATE_STD", "KW_CAP_STD", "KW_TILT")
 
 
 @lru_cache(maxsize=1)
@@ -96,6 +102,14 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
     def __init__(self, path: str, source: str):
         super().__init__()
         self.path, self.source = path, source
+        self.errors: list[Diagnostic] = []
+
+    def _money(self, tok: Token) -> int:
+        try:
+            return parse_amount(str(tok))
+        except ValueError as err:
+            self.errors.append(Diagnostic("E004", Severity.ERROR, str(err), _tok_span(self.path, tok), "金额最多精确到分（两位小数）"))
+            return 0
 
     def _s(self, meta: Any) -> Span:
         return _span(self.path, meta)
@@ -111,6 +125,9 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
     def name(self, meta: Any, items: list[Token]) -> ast.Name:
         tok = items[0]
         text = str(tok)[1:-1] if tok.type == "QUOTED_NAME" else str(tok)
+        if tok.type == "NAME" and keyword_table().get(text) not in (None, *NAMEABLE_KEYWORDS):
+            self.errors.append(Diagnostic("E005", Severity.ERROR, f"「{text}」是关键字，不能用作名称", _tok_span(self.path, tok),
+                                          f"如确需以此为名，请写作 「{text}」"))
         return ast.Name(text, _tok_span(self.path, tok))
 
     def names(self, meta: Any, items: list[ast.Name]) -> tuple[ast.Name, ...]:
@@ -239,7 +256,7 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return ast.Percent(parse_percent(str(items[0])), str(items[0]))
 
     def amount(self, meta: Any, items: list[Token]) -> ast.Amount:
-        return ast.Amount(parse_amount(str(items[0])), str(items[0]))
+        return ast.Amount(self._money(items[0]), str(items[0]))
 
     def percent_of(self, meta: Any, items: list[Any]) -> ast.PercentOf:
         return ast.PercentOf(parse_percent(str(items[0])), items[2], self._text(meta))
@@ -267,7 +284,7 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return ast.Tilt(targets=items[1], span=self._s(meta), **fields)
 
     def tilt_deductible(self, meta: Any, items: list[Any]) -> tuple[str, ast.Amount]:
-        return "deductible", ast.Amount(parse_amount(str(items[1])), str(items[1]))
+        return "deductible", ast.Amount(self._money(items[1]), str(items[1]))
 
     def tilt_deductible_cut(self, meta: Any, items: list[Any]) -> tuple[str, ast.Percent]:
         return "deductible_cut", ast.Percent(parse_percent(str(items[2])), str(items[2]))
@@ -283,12 +300,12 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
 
     def segment_between(self, meta: Any, items: list[Token]) -> ast.Segment:
         lo, hi, rate = str(items[0]), str(items[2]), str(items[3])
-        return ast.Segment(ast.Amount(parse_amount(lo), lo), ast.Amount(parse_amount(hi), hi),
+        return ast.Segment(ast.Amount(self._money(items[0]), lo), ast.Amount(self._money(items[2]), hi),
                            ast.Percent(parse_percent(rate), rate))
 
     def segment_above(self, meta: Any, items: list[Token]) -> ast.Segment:
         lo, rate = str(items[0]), str(items[2])
-        return ast.Segment(ast.Amount(parse_amount(lo), lo), None, ast.Percent(parse_percent(rate), rate))
+        return ast.Segment(ast.Amount(self._money(items[0]), lo), None, ast.Percent(parse_percent(rate), rate))
 
     # exclusions
     def exclusion(self, meta: Any, items: list[Any]) -> ast.Exclusion:
@@ -335,35 +352,64 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
             return ast.NameRef(first)
         text = str(first)
         if first.type == "AMOUNT":
-            return ast.Amount(parse_amount(text), text)
+            return ast.Amount(self._money(first), text)
         if len(items) == 1:
             return ast.Percent(parse_percent(text), text)
         return ast.PercentOf(parse_percent(text), items[2], self._text(meta))
 
 
 # ------------------------------------------------------------------ entry points
-KEYWORD_HINT = re.compile("|".join(sorted(("或", "且", "非", "若", "属于", "不属于", "达到或超过", "低于", "超过"), key=len, reverse=True)))
+KEYWORD_HINT = re.compile("|".join(sorted(("或", "且", "非", "若", "属于", "不属于", "达到或超过", "低于", "超过", "不超过", "由", "认定"),
+                                           key=len, reverse=True)))
 
 
-def _syntax_diag(path: str, err: UnexpectedInput) -> Diagnostic:
+def spacing_hint(word: str) -> str | None:
+    """'特困供养人员或孤儿' → a suggestion to write '特困供养人员 或 孤儿' (a keyword glued inside a name)."""
+    if not KEYWORD_HINT.search(word[1:-1] if len(word) > 2 else ""):
+        if not (len(word) > 1 and KEYWORD_HINT.search(word[1:])):
+            return None
+    spaced = re.sub(r"\s+", " ", KEYWORD_HINT.sub(lambda m: f" {m.group(0)} ", word)).strip()
+    return f"关键字与名称之间需用空格分隔，您是否想写：{spaced}"
+
+
+def _end_position(source: str) -> tuple[int, int]:
+    """Just after the last non-blank character: where a missing closing token belongs."""
+    body = source.rstrip()
+    line = body.count("\n") + 1
+    return line, len(body) - (body.rfind("\n") + 1) + 1
+
+
+def _expected(err: UnexpectedToken) -> set[str]:
+    """What the parser would accept here (keywords included, which the lexer folds into NAME)."""
+    try:
+        return set(err.interactive_parser.accepts()) - {"$END"} | ({"$END"} & set(err.expected))
+    except Exception:  # noqa: BLE001 - fall back to Lark's own list
+        return set(err.expected)
+
+
+def _syntax_diag(path: str, err: UnexpectedInput, source: str) -> Diagnostic:
     line, col = err.line or 1, err.column or 1
     if isinstance(err, UnexpectedCharacters):
         ch = err.char
         return Diagnostic("E001", Severity.ERROR, f"无法识别的字符「{ch}」", Span(path, line, col, line, col + 1),
                           "名称中含标点时请写在「」中，如 「革命“五老”人员」")
     if isinstance(err, UnexpectedEOF):
+        line, col = _end_position(source)
         return Diagnostic("E002", Severity.ERROR, f"文件意外结束，缺少：{describe_expected(set(err.expected))}",
                           Span(path, line, col, line, col + 1))
     assert isinstance(err, UnexpectedToken)
     tok = err.token
-    text = str(tok) if tok.type != "$END" else "文件结尾"
-    end = col + max(1, len(text)) if tok.type != "$END" else col + 1
-    suggestion = None
-    if tok.type == "NAME" and KEYWORD_HINT.search(text[1:]):
-        spaced = KEYWORD_HINT.sub(lambda m: f" {m.group(0)} ", text).strip()
-        suggestion = f"关键字与名称之间需用空格分隔，您是否想写：{spaced}"
-    return Diagnostic("E003", Severity.ERROR, f"此处不应出现「{text}」，应为：{describe_expected(set(err.expected))}",
-                      Span(path, line, col, tok.end_line or line, end), suggestion)
+    expected = describe_expected(_expected(err))
+    if tok.type == "$END":
+        line, col = _end_position(source)
+        return Diagnostic("E002", Severity.ERROR, f"文件意外结束，缺少：{expected}", Span(path, line, col, line, col + 1))
+    text = str(tok)
+    suggestion = spacing_hint(text) if tok.type == "NAME" else None
+    if suggestion is None:  # the keyword may have been swallowed by the name before this token
+        before = source.splitlines()[line - 1][: col - 1].split() if line <= len(source.splitlines()) else []
+        suggestion = spacing_hint(before[-1]) if before else None
+    return Diagnostic("E003", Severity.ERROR, f"此处不应出现「{text}」，应为：{expected}",
+                      Span(path, line, col, tok.end_line or line, col + max(1, len(text))), suggestion)
 
 
 def parse_text(source: str, path: str = "<规则>") -> ast.PolicyFile:
@@ -371,24 +417,24 @@ def parse_text(source: str, path: str = "<规则>") -> ast.PolicyFile:
     errors: list[Diagnostic] = []
 
     def on_error(err: UnexpectedInput) -> bool:
-        errors.append(_syntax_diag(path, err))
+        errors.append(_syntax_diag(path, err, source))
         return len(errors) < 20
 
     try:
         tree = parser().parse(source, on_error=on_error)
     except UnexpectedInput as err:
         if not errors or not isinstance(err, UnexpectedToken):
-            errors.append(_syntax_diag(path, err))
+            errors.append(_syntax_diag(path, err, source))
         raise DiagnosticError(_dedupe(errors), {path: source}) from None
     if errors:
         raise DiagnosticError(_dedupe(errors), {path: source})
+    builder = _ToAst(path, source)
     try:
-        result: ast.PolicyFile = _ToAst(path, source).transform(tree)
-    except VisitError as err:  # a literal that cannot be read exactly, e.g. 0.001元
-        orig = err.orig_exc
-        if not isinstance(orig, ValueError):
-            raise orig from err
-        raise DiagnosticError([Diagnostic("E004", Severity.ERROR, str(orig), Span(path, 1, 1, 1, 2))], {path: source}) from None
+        result: ast.PolicyFile = builder.transform(tree)
+    except VisitError as err:
+        raise err.orig_exc from err
+    if builder.errors:
+        raise DiagnosticError(builder.errors, {path: source})
     return result
 
 

@@ -254,26 +254,23 @@ def test_unknown_name_span_covers_exactly_the_name(path: Path) -> None:
             assert lines[d.span.line - 1][d.span.col - 1 : d.span.end_col - 1] == quoted.group(1), d
 
 
-# ---------------------------------------------------------------- engine bugs (expected behaviour, marked xfail)
-@pytest.mark.xfail(strict=True, reason="unspaced 「特困供养人员或孤儿」 is one unknown name; the checker suggests 「特困供养人员」 (dropping 孤儿) instead of adding spaces")
+# ---------------------------------------------------------------- diagnostics found wanting in review, now fixed
+
 def test_unspaced_or_suggests_spaces() -> None:
     diags, _ = diagnose(BAD / "unspaced_or.rules")
     assert any(d.suggestion and "特困供养人员 或 孤儿" in d.suggestion for d in diags), [d.suggestion for d in diags]
 
 
-@pytest.mark.xfail(strict=True, reason="「第一类若」: the spacing hint only looks at the unexpected token (身份), not at the name that swallowed the keyword")
 def test_unspaced_if_suggests_spaces() -> None:
     diags, _ = diagnose(BAD / "unspaced_if.rules")
     assert diags[0].suggestion and "第一类 若" in diags[0].suggestion, diags[0]
 
 
-@pytest.mark.xfail(strict=True, reason="keywords are not reserved: the contextual lexer reads 或/若 as names, so `身份 或` declares an identity named 或 without any diagnostic")
 def test_keyword_cannot_be_declared_as_a_name() -> None:
     diags, _ = snippet('条款 "一" {\n  原文 "x"\n  身份 或 由 民政 认定\n  类别 若 若 身份 或\n}\n')
     assert has_errors(diags)
 
 
-@pytest.mark.xfail(strict=True, reason="end-of-file error borrows the last token's start: the caret sits under the first character of the last name")
 def test_end_of_file_error_points_after_last_token() -> None:
     (d, *_) = diagnose(BAD / "missing_brace.rules")[0]
     # last line: `  类别 第一类 若 身份 特困供养人员` — 特困供养人员 spans columns 15-20
@@ -281,7 +278,6 @@ def test_end_of_file_error_points_after_last_token() -> None:
     assert "「}」" in d.message
 
 
-@pytest.mark.xfail(strict=True, reason="after 或 the 应为 list comes from the lexer's allowed set, where keyword terminals are folded into NAME: 身份/属于/不属于/非 are missing")
 def test_expected_list_after_or_names_condition_keywords() -> None:
     diags, _ = snippet('条款 "一" {\n  原文 "x"\n  身份 甲 由 民政 认定\n  类别 第一类 若 身份 甲 或\n}\n')
     assert diags[0].code == "E003"
@@ -289,7 +285,6 @@ def test_expected_list_after_or_names_condition_keywords() -> None:
         assert keyword in diags[0].message, diags[0].message
 
 
-@pytest.mark.xfail(strict=True, reason="E206 (按年 years out of order) is reported without a position")
 def test_by_year_order_error_has_a_position() -> None:
     diags, _ = snippet('条款 "一" {\n  原文 "x"\n  身份 甲 由 民政 认定\n  类别 第一类 若 身份 甲\n'
                        '  参保资助 第一类 按年 2023年 90%、2022年 80%\n}\n')
@@ -297,7 +292,6 @@ def test_by_year_order_error_has_a_position() -> None:
     assert d.code == "E206" and d.span is not None and d.span.line == 11
 
 
-@pytest.mark.xfail(strict=True, reason="E302 (救助比例 given as an amount) is reported without a position")
 def test_rate_as_amount_error_has_a_position() -> None:
     diags, _ = snippet('救助项目 住院 "x"\n条款 "一" {\n  原文 "x"\n  身份 甲 由 民政 认定\n  类别 第一类 若 身份 甲\n'
                        '  救助比例（住院） 第一类 6500元\n}\n')
@@ -305,14 +299,12 @@ def test_rate_as_amount_error_has_a_position() -> None:
     assert d.code == "E302" and d.span is not None and d.span.line == 12
 
 
-@pytest.mark.xfail(strict=True, reason="E004 (amount finer than 分) always points at 1:1 instead of the literal")
 def test_inexact_amount_points_at_the_literal() -> None:
     diags, _ = snippet('条款 "一" {\n  原文 "x"\n  身份 甲 由 民政 认定\n  类别 第一类 若 身份 甲\n  参保资助 第一类 0.001元\n}\n')
     (d,) = diags
     assert d.code == "E004" and d.span is not None and (d.span.line, d.span.col) == (11, 12)
 
 
-@pytest.mark.xfail(strict=True, reason="E104 (empty 原文) is emitted once per statement of the clause, and not at all for a clause without statements")
 def test_empty_quote_reported_once_per_clause() -> None:
     three, _ = snippet('条款 "一" {\n  原文 ""\n  身份 甲 由 民政 认定\n  类别 第一类 若 身份 甲\n  生效 认定次月\n}\n')
     none, _ = snippet('条款 "一" {\n  原文 " "\n}\n')
@@ -320,7 +312,6 @@ def test_empty_quote_reported_once_per_clause() -> None:
     assert [d.code for d in none] == ["E104"]
 
 
-@pytest.mark.xfail(strict=True, reason="the 应为 list shows internal terminal names SYM_GE/SYM_LE (their patterns are alternations, so they are missing from the keyword table)")
 def test_expected_list_has_no_internal_terminal_names() -> None:
     (d,) = diagnose(BAD / "unspaced_names.rules")[0]
     assert not re.search(r"[A-Z]{2,}_[A-Z_]+", d.message), d.message
@@ -333,7 +324,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "reasoner.cli", *args], check=False, cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("name, code", [("unknown_identity", "E201"), ("missing_brace", "E003"), ("many_errors", "E403")])
+@pytest.mark.parametrize("name, code", [("unknown_identity", "E201"), ("missing_brace", "E002"), ("many_errors", "E403")])
 def test_cli_check_exits_non_zero_on_bad_file(name: str, code: str) -> None:
     result = run_cli("check", f"tests/diagnostics/bad/{name}.rules")
     assert result.returncode != 0, result.stdout + result.stderr
