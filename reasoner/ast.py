@@ -244,7 +244,20 @@ class Exclusion:
     span: Span
 
 
-Statement = Union[IdentityDecl, CategoryRule, Highest, StartRule, EndRule, Interpretation, Delegation, Benefit, Tilt, Exclusion]
+@dataclass(frozen=True)
+class ProjectRule:
+    """How a 救助项目 settles claims: which 就医类别 it covers, a claim condition, its
+    deductible mode (按年起付 / 按次起付), or that its base is what remains after other
+    assistance (救助后)."""
+
+    project: Name
+    kind: str  #: covers / condition / annual / per_stay / after
+    kinds: tuple[Name, ...] = ()
+    cond: "Cond | None" = None
+    span: Span | None = None
+
+
+Statement = Union[ProjectRule, IdentityDecl, CategoryRule, Highest, StartRule, EndRule, Interpretation, Delegation, Benefit, Tilt, Exclusion]
 
 
 @dataclass(frozen=True)
@@ -260,7 +273,7 @@ class Clause:
 class Decl:
     """参数 / 事实 / 救助项目 declarations."""
 
-    kind: str  #: "param", "fact" or "project"
+    kind: str  #: "param", "fact", "project", "claim_kind" or "claim_fact"
     name: Name
     unit: str | None
     note: str

@@ -29,19 +29,21 @@ from __future__ import annotations
 import gc
 import time
 import weakref
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
 from . import ast
 from .compile import CompiledPolicy
 from .decide import Decision, Reasoner, _convert
-from .numeric import AtomResult, Evaluated, OPS, _side, evaluate_atom, month_relation, parse_bool, parse_money
+from .numeric import OPS, AtomResult, Evaluated, _side, evaluate_atom, month_relation, parse_bool, parse_money
 from .params import parse_assumed
 from .person import Person, RecordError, parse_person
 from .policies import PolicySelectionError, Selection
-from .solve import Signature
+from .solve import GroundPolicy, Signature
 
 #: Errors a row may end in; they are kept in place (Reasoner.decide raises the same ones).
 #: ValueError is the bare error of parse_assumed (a malformed 假设参数 amount).
@@ -81,7 +83,7 @@ class Summary:
     warnings: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, d: Decision) -> "Summary":
+    def of(cls, d: Decision) -> Summary:
         items = tuple(ItemSummary(it.item, it.scope, it.status, it.category, it.value, it.number) for it in d.items)
         return cls(d.policy.name, d.status, tuple(d.categories), tuple(d.groups), tuple(d.undetermined),
                    tuple(d.missing), items, tuple(d.warnings))
@@ -178,7 +180,10 @@ class _Ctx:
     values: dict[str, Evaluated]
     plan: _Plan
     consts: dict[tuple[str, int], Any]  #: (atom, side) → Fraction | None (parameter not known)
+    ground: GroundPolicy
     keys: dict[Any, int] = field(default_factory=dict)  #: packed key → summary index
+    claims_ok: dict[int, bool] = field(default_factory=dict)  #: claims id → identity names known to the policy
+    groups: dict[tuple[str, ...], int] = field(default_factory=dict)  #: fact names in record order → group id
 
 
 @dataclass
@@ -195,14 +200,13 @@ class _Cache:
         self.ctxs: list[_Ctx] = []
         self.plans: dict[str, _Plan] = {}
         self.claims: dict[tuple[Any, ...], int] = {(): 0}
-        self.claims_ok: dict[tuple[str, int], bool] = {}
-        self.fact_keys_ok: dict[tuple[str, tuple[str, ...]], bool] = {}
+        self.groups: list[tuple[_Ctx, tuple[str, ...]]] = []  #: group id → (context, fact names in record order)
         self.summaries: list[Summary] = []
         self.summary_index: dict[tuple[Any, ...], int] = {}
         self.solves = 0
 
 
-_CACHES: "weakref.WeakKeyDictionary[Reasoner, _Cache]" = weakref.WeakKeyDictionary()
+_CACHES: weakref.WeakKeyDictionary[Reasoner, _Cache] = weakref.WeakKeyDictionary()
 
 
 def _cache(reasoner: Reasoner) -> _Cache:
@@ -242,7 +246,7 @@ def _prepare(reasoner: Reasoner, record: Any, index: int) -> _Prepared:
     fact_units = {d.name.text: d.unit or "" for d in policy.source.decls if d.kind == "fact"}
     values = reasoner._context(policy, person, set(fact_units))
     assumed = parse_assumed(person.assumed)
-    lookup = lambda name: reasoner.policies.params.lookup(name, person.region, person.year, assumed)  # noqa: E731
+    lookup = lambda name: reasoner.policies.params.lookup(name, person.region, person.year, assumed)
     atoms = {aid: evaluate_atom(cond, facts, fact_units, lookup) for aid, cond in policy.atoms.items()}
     return _Prepared(person, selection, facts, values, atoms, reasoner.signature(policy, person, atoms))
 
@@ -307,21 +311,21 @@ class _Batch:
         except (PolicySelectionError, ValueError) as err:
             # a selection error is the row's error (decide raises it right after parsing);
             # a bad 假设参数 is raised by decide only after the identity and fact checks: exact path
-            out: _Ctx | Exception = err
+            out: _Ctx | Exception = err.with_traceback(None)
         else:
             ctx = self.cache.ctx_by_values.get(vkey)
             if ctx is None:
                 plan = self._plan(policy)
                 values = self.reasoner._context(policy, person, set(plan.units))
-                self.reasoner._ground(policy, values)  # ground now, once per context
+                ground = self.reasoner._ground(policy, values)  # ground now, once per context
                 assumed = parse_assumed(person.assumed)
-                lookup = lambda name: self.reasoner.policies.params.lookup(name, person.region, person.year, assumed)  # noqa: E731
+                lookup = lambda name: self.reasoner.policies.params.lookup(name, person.region, person.year, assumed)
                 consts = {}
                 for atom in plan.atoms:
                     for k, (kind, op, _) in enumerate(atom.sides):
                         if kind == "op":
                             consts[(atom.aid, k)] = _side(op, {}, plan.units, lookup)[0]
-                ctx = _Ctx(len(self.cache.ctxs), selection, vkey, values, plan, consts)
+                ctx = _Ctx(len(self.cache.ctxs), selection, vkey, values, plan, consts, ground)
                 self.cache.ctxs.append(ctx)
                 self.cache.ctx_by_values[vkey] = ctx
             out = ctx
@@ -335,7 +339,7 @@ class _Batch:
         t0 = time.perf_counter()
         for start in range(0, n, CHUNK):
             self._chunk(start, min(n, start + CHUNK), out)
-        # compact: the distinct summaries this batch uses, in first-use order
+        # compact: the distinct summaries this batch uses (in the order the cache first met them)
         valid = out >= 0
         used, inverse = np.unique(out[valid], return_inverse=True)
         rows = np.full(n, -1, dtype=np.int32)
@@ -346,94 +350,106 @@ class _Batch:
         return BatchResult(self.reasoner, self.records, rows, summaries, self.errors, self.stats)
 
     def _chunk(self, start: int, stop: int, out: np.ndarray) -> None:
-        records = self.records
+        """The per-row loop: validate, find the context, intern the claims, note the facts' layout."""
         cache = self.cache
         ctx_by_raw = cache.ctx_by_raw
         claims_ids = cache.claims
-        claims_ok = cache.claims_ok
-        fact_keys_ok = cache.fact_keys_ok
         m = stop - start
-        ctx_l = [-1] * m
+        group_l = [-1] * m
         claims_l = [0] * m
-        facts_l: list[dict[str, Any]] = [_EMPTY] * m
+        values_l: list[tuple[Any, ...]] = [()] * m
         exact: list[int] = []  # rows for the exact per-row path
         errors = self.errors
-        for j in range(m):
-            i = start + j
+        relation = month_relation
+        for j, r in enumerate(self.records[start:stop]):
             try:
-                r = records[i]
-                p = r if r.__class__ is Person else parse_person(r, i)
+                p = parse_person(r, start + j) if r.__class__ is not Person else r
             except RecordError as err:
-                errors[i] = err
+                errors[start + j] = err.with_traceback(None)  # a traceback would keep this frame (the chunk) alive
                 continue
             try:
-                raw_key = (p.region, p.date, p.benefit_year, tuple(p.assumed.items()))
-                ctx = ctx_by_raw.get(raw_key)
+                ctx = ctx_by_raw.get((p.region, p.date, p.benefit_year, tuple(p.assumed.items())))
                 if ctx is None:
-                    ctx = self._context(p, raw_key)
-                if not isinstance(ctx, _Ctx):
+                    ctx = self._context(p, (p.region, p.date, p.benefit_year, tuple(p.assumed.items())))
+                if ctx.__class__ is not _Ctx:
                     if isinstance(ctx, PolicySelectionError):
-                        errors[i] = ctx
+                        errors[start + j] = ctx  # type: ignore[assignment]
                     else:
-                        exact.append(i)
+                        exact.append(start + j)
                     continue
-                policy_hash = ctx.plan.hash
                 ids = p.identities
                 if ids:
                     d = p.date
                     if len(ids) == 1:
                         c = ids[0]
-                        ck: tuple[Any, ...] = (c.name, c.department, month_relation(c.recognised, d),
-                                               c.ended and month_relation(c.ended, d))
+                        ck: tuple[Any, ...] = (c.name, c.department, relation(c.recognised, d), c.ended and relation(c.ended, d))
                     else:
-                        ck = tuple((c.name, c.department, month_relation(c.recognised, d), c.ended and month_relation(c.ended, d))
-                                   for c in ids)
+                        ck = tuple((c.name, c.department, relation(c.recognised, d), c.ended and relation(c.ended, d)) for c in ids)
                     cid = claims_ids.get(ck)
                     if cid is None:
                         cid = claims_ids[ck] = len(claims_ids)
-                    ok = claims_ok.get((policy_hash, cid))
+                    ok = ctx.claims_ok.get(cid)
                     if ok is None:
-                        ok = claims_ok[(policy_hash, cid)] = _identities_ok(self.reasoner, ctx.plan.policy, p)
+                        ok = ctx.claims_ok[cid] = _identities_ok(self.reasoner, ctx.plan.policy, p)
                     if not ok:
-                        exact.append(i)
+                        exact.append(start + j)
                         continue
                     claims_l[j] = cid
                 facts = p.facts
-                fk = (policy_hash, tuple(facts))
-                ok = fact_keys_ok.get(fk)
-                if ok is None:
-                    ok = fact_keys_ok[fk] = set(facts) <= ctx.plan.units.keys()
-                if not ok or not ctx.plan.vectorised:
-                    exact.append(i)
+                g = ctx.groups.get(tuple(facts))
+                if g is None:
+                    g = self._group(ctx, tuple(facts))
+                if g < 0:
+                    exact.append(start + j)
                     continue
-                ctx_l[j] = ctx.id
-                facts_l[j] = facts
+                group_l[j] = g
+                values_l[j] = tuple(facts.values())
             except TypeError:  # unhashable values where the key expects plain ones: take the exact path
-                exact.append(i)
-        ctx_a = np.array(ctx_l, dtype=np.int32)
+                exact.append(start + j)
+        group_a = np.array(group_l, dtype=np.int32)
         claims_a = np.array(claims_l, dtype=np.int64)
-        for cid in np.unique(ctx_a[ctx_a >= 0]).tolist():
-            idx = np.flatnonzero(ctx_a == cid)
-            self._columns(cache.ctxs[cid], idx, start, claims_a[idx], facts_l, out, exact)
+        for g in np.unique(group_a[group_a >= 0]).tolist():
+            idx = np.flatnonzero(group_a == g)
+            ctx, names = cache.groups[g]
+            self._columns(ctx, names, idx, start, claims_a[idx], values_l, out, exact)
         for i in exact:
             self._exact_row(i, out)
         self.stats["exact_rows"] += len(exact)
 
+    def _group(self, ctx: _Ctx, names: tuple[str, ...]) -> int:
+        """A group = a context and the fact names of a record, in order; -1 sends the row the exact way."""
+        plan = ctx.plan
+        if not plan.vectorised or not set(names) <= plan.units.keys():
+            g = -1
+        else:
+            g = len(self.cache.groups)
+            self.cache.groups.append((ctx, names))
+        ctx.groups[names] = g
+        return g
+
     # ---------------------------------------------------------- columns, atoms, keys
-    def _columns(self, ctx: _Ctx, idx: np.ndarray, start: int, claims: np.ndarray, facts_l: list[dict[str, Any]],
-                 out: np.ndarray, exact: list[int]) -> None:
+    def _columns(self, ctx: _Ctx, names: tuple[str, ...], idx: np.ndarray, start: int, claims: np.ndarray,
+                 values_l: list[tuple[Any, ...]], out: np.ndarray, exact: list[int]) -> None:
+        """Rows of one context whose facts have one layout: convert, evaluate atoms, key, look up."""
         plan = ctx.plan
         rows = idx.tolist()
         k = len(rows)
+        transposed = list(zip(*[values_l[j] for j in rows])) if names else []
+        by_name = dict(zip(names, transposed))
         bad = np.zeros(k, dtype=bool)
         present: dict[str, np.ndarray] = {}
         money: dict[str, np.ndarray] = {}
         flags: dict[str, np.ndarray] = {}
+        absent = np.zeros(k, dtype=bool)
         for name, unit in plan.units.items():
-            col = [facts_l[j].get(name) for j in rows]
+            col = by_name.get(name)
+            if col is None:
+                present[name] = absent
+                money[name] = np.zeros(k, dtype=np.int64)
+                flags[name] = absent
+                continue
             if unit == "金额":
-                fen, pres, wrong = _money_column(col)
-                money[name] = fen
+                money[name], pres, wrong = _money_column(col)
             elif unit == "布尔":
                 flags[name], pres, wrong = _bool_column(col)
             else:  # validated per element, as _typed_facts does
@@ -547,16 +563,17 @@ class _Batch:
         exact_codes = [2 if prep.atoms[a.aid].value is None else int(prep.atoms[a.aid].value) for a in ctx.plan.atoms]
         if exact_codes != codes or prep.signature != sig:
             raise BatchConsistencyError(f"row {i}: columns {codes} / {sig} but exact {exact_codes} / {prep.signature}")
-        return self._summary(skey, prep)
+        return self._summary(skey, prep, ctx.ground)
 
     def _per_person(self, ctx: _Ctx, person: Person) -> tuple[Any, ...]:
         return tuple(parse_money(person.facts[f]) if person.facts.get(f) is not None else None for f in ctx.plan.per_person)
 
-    def _summary(self, skey: tuple[Any, ...], prep: _Prepared) -> int:
+    def _summary(self, skey: tuple[Any, ...], prep: _Prepared, ground: GroundPolicy | None = None) -> int:
+        """The index of the summary for a (context, signature, facts present, per-person amounts) key."""
         s = self.cache.summary_index.get(skey)
         if s is None:
-            policy = prep.selection.policy
-            ground = self.reasoner._ground(policy, prep.values)
+            if ground is None:
+                ground = self.reasoner._ground(prep.selection.policy, prep.values)
             if prep.signature not in ground.cache:
                 self.cache.solves += 1
             answer = ground.solve(prep.signature)
@@ -579,7 +596,7 @@ class _Batch:
         try:
             prep = _prepare(self.reasoner, self.records[i], i)
         except ROW_ERRORS as err:
-            self.errors[i] = err
+            self.errors[i] = err.with_traceback(None)
             return
         out[i] = self._summary(self._exact_key(prep), prep)
 
@@ -620,13 +637,11 @@ def _identities_ok(reasoner: Reasoner, policy: CompiledPolicy, person: Person) -
     return True
 
 
-def _frac(x: Any) -> Any:
-    from fractions import Fraction
-
+def _frac(x: Any) -> Fraction:
     return x if isinstance(x, Fraction) else Fraction(x)
 
 
-_I64 = (1 << 62)
+_I64 = 1 << 62  #: bound for exact int64 products
 
 
 def _times(x: np.ndarray | None, k: int) -> Any:
@@ -642,7 +657,7 @@ def _times(x: np.ndarray | None, k: int) -> Any:
 
 
 # ------------------------------------------------------------------ columns
-def _money_column(col: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _money_column(col: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Amounts in 元 → (分 as int64, present, malformed), equal to numeric.parse_money element-wise.
 
     A float x with |x| < 10^13 takes the fast path when rint(100x)/100 == x: then the
@@ -685,34 +700,36 @@ def _money_column(col: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 _NUMBERS = {int, float}
 _NAN = float("nan")
-_BOOL_TEXT: dict[str, bool] = {}
+_BOOL_TEXT: dict[str, int] = {}  #: text → 0/1 as parse_bool reads it; str keys only (1.0 == True must not match)
 
 
-def _bool_column(col: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """是/否 (and what parse_bool accepts) → (value, present, malformed)."""
-    n = len(col)
-    value = np.zeros(n, dtype=bool)
-    present = np.ones(n, dtype=bool)
-    wrong = np.zeros(n, dtype=bool)
-    codes = [(1 if v else 0) if v is True or v is False else
-             (_BOOL_TEXT.get(v, 3) if v.__class__ is str else (2 if v is None else 3)) for v in col]
-    arr = np.array(codes, dtype=np.int8)
-    value[:] = arr == 1
-    present[:] = arr != 2
-    for pos in np.flatnonzero(arr == 3).tolist():
+def _bool_column(col: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """是/否 (and whatever parse_bool accepts) → (value, present, malformed)."""
+    get = _BOOL_TEXT.get
+    try:
+        codes = np.array([get(v, 3) for v in col], dtype=np.int8)  # type: ignore[arg-type]
+    except TypeError:  # an unhashable value
+        codes = np.array([get(v, 3) if v.__class__ is str else 3 for v in col], dtype=np.int8)
+    value = codes == 1
+    present = np.ones(len(col), dtype=bool)
+    wrong = np.zeros(len(col), dtype=bool)
+    for pos in np.flatnonzero(codes == 3).tolist():
         raw = col[pos]
+        if raw is None:
+            present[pos] = False
+            continue
         try:
             b = parse_bool(raw)
         except ValueError:
             wrong[pos] = True
             continue
         if raw.__class__ is str:
-            _BOOL_TEXT[raw] = int(b)  # type: ignore[assignment]
+            _BOOL_TEXT[raw] = int(b)
         value[pos] = b
     return value, present, wrong
 
 
-def _other_column(unit: str, col: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+def _other_column(unit: str, col: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     present = np.array([v is not None for v in col], dtype=bool)
     wrong = np.zeros(len(col), dtype=bool)
     for pos, raw in enumerate(col):

@@ -26,6 +26,8 @@ class SymbolTable:
     params: dict[str, ast.Decl] = field(default_factory=dict)
     facts: dict[str, ast.Decl] = field(default_factory=dict)
     projects: dict[str, ast.Decl] = field(default_factory=dict)
+    claim_kinds: dict[str, ast.Decl] = field(default_factory=dict)
+    claim_facts: dict[str, ast.Decl] = field(default_factory=dict)
     identities: dict[str, ast.IdentityDecl] = field(default_factory=dict)
     categories: dict[str, list[ast.CategoryRule]] = field(default_factory=dict)  #: in order of first rule
 
@@ -49,7 +51,8 @@ def symbols(policy: ast.PolicyFile, diags: list[Diagnostic] | None = None) -> Sy
     """Collect declarations; duplicates are reported into diags when given."""
     diags = diags if diags is not None else []
     table = SymbolTable()
-    kinds = {"param": table.params, "fact": table.facts, "project": table.projects}
+    kinds = {"param": table.params, "fact": table.facts, "project": table.projects,
+             "claim_kind": table.claim_kinds, "claim_fact": table.claim_facts}
     for decl in policy.decls:
         target = kinds[decl.kind]
         if decl.name.text in target:
@@ -84,6 +87,7 @@ class Checker:
         self.policy = policy
         self.diags: list[Diagnostic] = []
         self.table = symbols(policy, self.diags)
+        self._claim_context = False  #: claim facts may be named (project conditions, 排除 就医)
 
     def run(self) -> list[Diagnostic]:
         self._header()
@@ -95,6 +99,7 @@ class Checker:
         self._contradictions()
         self._cycles()
         self._highest()
+        self._settlement()
         return sorted(self.diags, key=lambda d: (d.span or Span("", 0, 0, 0, 0), d.code))
 
     # ---------------------------------------------------------------- header
@@ -114,8 +119,12 @@ class Checker:
         if isinstance(stmt, ast.CategoryRule):
             self._cond(stmt.cond)
         elif isinstance(stmt, ast.Exclusion):
+            self._claim_context = stmt.item == "就医"
             self._cond(stmt.cond)
+            self._claim_context = False
             self._targets(stmt.categories)
+        elif isinstance(stmt, ast.ProjectRule):
+            self._project_rule(stmt)
         elif isinstance(stmt, ast.Benefit):
             self._benefit(stmt)
         elif isinstance(stmt, ast.Tilt):
@@ -182,18 +191,22 @@ class Checker:
                 if "布尔" in (left, right):
                     self.diags.append(Diagnostic("E303", Severity.ERROR, "布尔事实不能参与大小比较", node.span))
 
+    def _facts(self) -> dict[str, ast.Decl]:
+        return {**self.table.facts, **self.table.claim_facts} if self._claim_context else self.table.facts
+
     def _bool_fact(self, name: ast.Name) -> None:
-        decl = self.table.facts.get(name.text)
+        decl = self._facts().get(name.text)
         if decl is None:
-            self.diags.append(_unknown("事实", name, [n for n, d in self.table.facts.items() if d.unit == "布尔"], "E203"))
+            hint = "（就医事实只能用于救助项目条件和「排除 就医」）" if name.text in self.table.claim_facts else ""
+            self.diags.append(_unknown("事实" + hint, name, [n for n, d in self._facts().items() if d.unit == "布尔"], "E203"))
         elif decl.unit != "布尔":
             self.diags.append(Diagnostic("E303", Severity.ERROR, f"「{name.text}」是{decl.unit}，条件中单独使用须为布尔事实", name.span,
                                          f"请写成比较，如 {name.text} 达到或超过 …"))
 
     def _name_unit(self, name: ast.Name, allow_facts: bool = True) -> str | None:
-        decl = self.table.params.get(name.text) or (self.table.facts.get(name.text) if allow_facts else None)
+        decl = self.table.params.get(name.text) or (self._facts().get(name.text) if allow_facts else None)
         if decl is None:
-            known = list(self.table.params) + (list(self.table.facts) if allow_facts else [])
+            known = list(self.table.params) + (list(self._facts()) if allow_facts else [])
             self.diags.append(_unknown("参数或事实", name, known, "E203"))
             return None
         return decl.unit
@@ -225,6 +238,40 @@ class Checker:
                             f"「{target.text}」的{stmt.item}{'（' + key[1] + '）' if key[1] else ''}有两个不同的值：{seen[key][1]} 与 {shown}",
                             entry.span, related=((first.span, f"另一处定义为 {seen[key][1]}"),)))
                     seen.setdefault(key, (entry, shown))
+
+    def _project_rule(self, stmt: ast.ProjectRule) -> None:
+        if stmt.project.text not in self.table.projects:
+            self.diags.append(_unknown("救助项目", stmt.project, list(self.table.projects), "E204"))
+        for kind in stmt.kinds:
+            if kind.text not in self.table.claim_kinds:
+                self.diags.append(_unknown("就医类别", kind, list(self.table.claim_kinds), "E209"))
+        if stmt.cond is not None:
+            self._claim_context = True
+            self._cond(stmt.cond)
+            self._claim_context = False
+
+    def _settlement(self) -> None:
+        """Once a policy declares 就医类别, every project that pays must say what it covers and how its deductible runs."""
+        if not self.table.claim_kinds:
+            return
+        rules = [s for _, s in iter_statements(self.policy) if isinstance(s, ast.ProjectRule)]
+        covered = {r.project.text for r in rules if r.kind == "covers"}
+        modes: dict[str, list[ast.ProjectRule]] = defaultdict(list)
+        for r in rules:
+            if r.kind in ("annual", "per_stay"):
+                modes[r.project.text].append(r)
+        for _, stmt in iter_statements(self.policy):
+            if isinstance(stmt, ast.Benefit) and stmt.scope and stmt.scope.text in self.table.projects:
+                name = stmt.scope.text
+                if name not in covered and stmt.item in ("救助比例", "年度救助限额"):
+                    self.diags.append(Diagnostic("E210", Severity.ERROR, f"救助项目「{name}」没有声明覆盖哪些就医类别", stmt.scope.span,
+                                                 f"请写 救助项目 {name} 覆盖 …"))
+                    covered.add(name)
+                if stmt.item == "救助起付标准" and len(modes[name]) != 1:
+                    what = "没有声明" if not modes[name] else "重复声明"
+                    self.diags.append(Diagnostic("E211", Severity.ERROR, f"救助项目「{name}」{what}起付标准按年累计还是按次扣除", stmt.scope.span,
+                                                 f"请在所依据的条款中写 救助项目 {name} 按年起付 或 按次起付，并用 解释 说明理由"))
+                    modes[name] = [stmt]  # type: ignore[list-item]  # report once
 
     def _cycles(self) -> None:
         deps: dict[str, set[str]] = defaultdict(set)

@@ -17,6 +17,7 @@ from .check import symbols
 ITEM_CONST = {"参保资助": "subsidy", "救助起付标准": "deductible", "救助比例": "rate", "年度救助限额": "cap", "大病保险倾斜": "tilt"}
 ITEM_LABEL = {v: k for k, v in ITEM_CONST.items()}
 ALL_BENEFITS = "全部待遇"
+CLAIM = "就医"
 OTHER_DEPARTMENT = "其他部门"
 
 
@@ -105,6 +106,9 @@ class Lowerer:
         self.out.departments = sorted({d for d in self.out.identities.values() if d} | {OTHER_DEPARTMENT})
         for dept in self.out.departments:
             self.emit(f"department({q(dept)})")
+        for decl in self.policy.decls:
+            if decl.kind == "claim_kind":
+                self.emit(f"kind({q(decl.name.text)})")
         return self.out
 
     def _clause(self, cid: str, clause: ast.Clause, order: dict[str, int]) -> None:
@@ -146,12 +150,27 @@ class Lowerer:
             self.emit('scope(tilt,"")')
             for target in stmt.targets or (None,):
                 self.emit(f"benefit(tilt,\"\",{q(target.text) if target else 'all'},{vid},{cid})")
+        elif isinstance(stmt, ast.ProjectRule):
+            self._project_rule(cid, stmt)
         elif isinstance(stmt, ast.Exclusion):
-            item = "all" if stmt.item == ALL_BENEFITS else ITEM_CONST[stmt.item]
+            item = {ALL_BENEFITS: "all", CLAIM: "claim"}.get(stmt.item) or ITEM_CONST[stmt.item]
             self.emit(f"exclusion({sid},{item},{cid})")
             self.emit(f"excl_root({sid},{self._cond(stmt.cond)})")
             for name in stmt.categories:
                 self.emit(f"excl_for({sid},{q(name.text)})")
+
+    def _project_rule(self, cid: str, stmt: ast.ProjectRule) -> None:
+        project = q(stmt.project.text)
+        if stmt.kind == "covers":
+            for kind in stmt.kinds:
+                self.emit(f"covers({project},{q(kind.text)},{cid})")
+        elif stmt.kind == "condition":
+            assert stmt.cond is not None
+            self.emit(f"project_cond({project},{self._cond(stmt.cond)},{cid})")
+        elif stmt.kind in ("annual", "per_stay"):
+            self.emit(f"project_mode({project},{stmt.kind},{cid})")
+        else:
+            self.emit(f"after_assistance({project},{cid})")
 
     def _benefit(self, cid: str, stmt: ast.Benefit) -> None:
         item = ITEM_CONST[stmt.item]

@@ -138,7 +138,9 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
 
     # header and declarations
     def start(self, meta: Any, items: list[Any]) -> ast.PolicyFile:
-        header, rest = items[0], items[1:]
+        header, rest = items[0], []
+        for i in items[1:]:
+            rest += i if isinstance(i, list) else [i]
         decls = tuple(i for i in rest if isinstance(i, ast.Decl))
         clauses = tuple(i for i in rest if isinstance(i, ast.Clause))
         return ast.PolicyFile(self.path, self.source, header, decls, clauses)
@@ -182,6 +184,35 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
 
     def project_decl(self, meta: Any, items: list[Any]) -> ast.Decl:
         return self._decl("project", meta, items)
+
+    def kind_decl(self, meta: Any, items: list[Any]) -> list[ast.Decl]:
+        rest = self._kw(items)
+        note = str(rest[1])[1:-1] if len(rest) > 1 else ""
+        return [ast.Decl("claim_kind", name, None, note, self._s(meta)) for name in rest[0]]
+
+    def claim_fact_decl(self, meta: Any, items: list[Any]) -> ast.Decl:
+        return self._decl("claim_fact", meta, items)
+
+    def _project_rule(self, kind: str, meta: Any, items: list[Any]) -> ast.ProjectRule:
+        rest = self._kw(items)
+        extra = rest[1] if len(rest) > 1 else None
+        return ast.ProjectRule(rest[0], kind, extra if isinstance(extra, tuple) else (),
+                               None if isinstance(extra, tuple) else extra, self._s(meta))
+
+    def project_covers(self, meta: Any, items: list[Any]) -> ast.ProjectRule:
+        return self._project_rule("covers", meta, items)
+
+    def project_condition(self, meta: Any, items: list[Any]) -> ast.ProjectRule:
+        return self._project_rule("condition", meta, items)
+
+    def project_annual(self, meta: Any, items: list[Any]) -> ast.ProjectRule:
+        return self._project_rule("annual", meta, items)
+
+    def project_per_stay(self, meta: Any, items: list[Any]) -> ast.ProjectRule:
+        return self._project_rule("per_stay", meta, items)
+
+    def project_after(self, meta: Any, items: list[Any]) -> ast.ProjectRule:
+        return self._project_rule("after", meta, items)
 
     def unit(self, meta: Any, items: list[Token]) -> str:
         return {"比例": "比例"}.get(str(items[0]), str(items[0]))
