@@ -47,6 +47,14 @@ class Amount:
 
 
 @dataclass(frozen=True)
+class Number:
+    """A plain quantity (数量), e.g. the 10 of `入院至备案天数 不超过 10`."""
+
+    value: Fraction
+    text: str
+
+
+@dataclass(frozen=True)
 class PercentOf:
     """`10% × 上年度居民人均可支配收入`: a rate of a parameter or a fact."""
 
@@ -93,7 +101,7 @@ class NameRef:
     name: Name
 
 
-Operand = Union[NameRef, Amount, Percent, PercentOf]
+Operand = Union[NameRef, Amount, Percent, PercentOf, Number]
 
 
 # ------------------------------------------------------------------ conditions
@@ -251,7 +259,7 @@ class ProjectRule:
     assistance (救助后)."""
 
     project: Name
-    kind: str  #: covers / condition / annual / per_stay / after
+    kind: str  #: covers / condition / annual / per_stay / after / sums (a shared cap over other projects)
     kinds: tuple[Name, ...] = ()
     cond: "Cond | None" = None
     span: Span | None = None

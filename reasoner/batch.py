@@ -23,6 +23,12 @@ Amounts in the columns are exact: a JSON number becomes 分 in int64 only when t
 what numeric.parse_money gives (see _money_column); everything else goes through
 parse_money itself. Caches (contexts, claims, keys, summaries) live per Reasoner, so a
 worker that decides batch after batch stops solving once it has seen the signatures.
+The caches are not locked: use one Reasoner per thread. The garbage collector is paused
+during a batch (the loop makes many short-lived objects and no cycles).
+
+Two small pieces stand in for refactors of decide.py that would let the batch call one
+function instead: _prepare (decide() up to the signature: a Reasoner.prepare) and
+_values_key (the key of Reasoner._context's cache: a Reasoner.context_key).
 """
 from __future__ import annotations
 
@@ -311,7 +317,7 @@ class _Batch:
         except (PolicySelectionError, ValueError) as err:
             # a selection error is the row's error (decide raises it right after parsing);
             # a bad 假设参数 is raised by decide only after the identity and fact checks: exact path
-            out: _Ctx | Exception = err.with_traceback(None)
+            out: _Ctx | Exception = _detach(err)
         else:
             ctx = self.cache.ctx_by_values.get(vkey)
             if ctx is None:
@@ -365,7 +371,7 @@ class _Batch:
             try:
                 p = parse_person(r, start + j) if r.__class__ is not Person else r
             except RecordError as err:
-                errors[start + j] = err.with_traceback(None)  # a traceback would keep this frame (the chunk) alive
+                errors[start + j] = _detach(err)
                 continue
             try:
                 ctx = ctx_by_raw.get((p.region, p.date, p.benefit_year, tuple(p.assumed.items())))
@@ -596,7 +602,7 @@ class _Batch:
         try:
             prep = _prepare(self.reasoner, self.records[i], i)
         except ROW_ERRORS as err:
-            self.errors[i] = err.with_traceback(None)
+            self.errors[i] = _detach(err)
             return
         out[i] = self._summary(self._exact_key(prep), prep)
 
@@ -614,6 +620,18 @@ class _Batch:
 
 
 _EMPTY: dict[str, Any] = {}
+
+
+def _detach(err: Exception) -> Exception:
+    """Drop the tracebacks of an error kept as a row's result (and of its chained causes):
+    their frames would keep a whole chunk's locals alive for as long as the result lives."""
+    seen: set[int] = set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        e.__traceback__ = None
+        e = e.__cause__ or e.__context__
+    return err
 
 
 def _person(record: Any, index: int) -> Person:

@@ -216,6 +216,8 @@ class Checker:
             return "金额"
         if isinstance(op, ast.Percent):
             return "比例"
+        if isinstance(op, ast.Number):
+            return "数量"
         if isinstance(op, ast.PercentOf):
             return self._name_unit(op.of)
         return self._name_unit(op.name)
@@ -243,8 +245,9 @@ class Checker:
         if stmt.project.text not in self.table.projects:
             self.diags.append(_unknown("救助项目", stmt.project, list(self.table.projects), "E204"))
         for kind in stmt.kinds:
-            if kind.text not in self.table.claim_kinds:
-                self.diags.append(_unknown("就医类别", kind, list(self.table.claim_kinds), "E209"))
+            table, label = (self.table.projects, "救助项目") if stmt.kind == "sums" else (self.table.claim_kinds, "就医类别")
+            if kind.text not in table:
+                self.diags.append(_unknown(label, kind, list(table), "E209"))
         if stmt.cond is not None:
             self._claim_context = True
             self._cond(stmt.cond)
@@ -255,7 +258,7 @@ class Checker:
         if not self.table.claim_kinds:
             return
         rules = [s for _, s in iter_statements(self.policy) if isinstance(s, ast.ProjectRule)]
-        covered = {r.project.text for r in rules if r.kind == "covers"}
+        covered = {r.project.text for r in rules if r.kind in ("covers", "sums")}
         modes: dict[str, list[ast.ProjectRule]] = defaultdict(list)
         for r in rules:
             if r.kind in ("annual", "per_stay"):
@@ -267,7 +270,8 @@ class Checker:
                     self.diags.append(Diagnostic("E210", Severity.ERROR, f"救助项目「{name}」没有声明覆盖哪些就医类别", stmt.scope.span,
                                                  f"请写 救助项目 {name} 覆盖 …"))
                     covered.add(name)
-                if stmt.item == "救助起付标准" and len(modes[name]) != 1:
+                zero = all(isinstance(e.value, ast.NoValue) for e in stmt.entries)
+                if stmt.item == "救助起付标准" and len(modes[name]) != 1 and not (zero and not modes[name]):
                     what = "没有声明" if not modes[name] else "重复声明"
                     self.diags.append(Diagnostic("E211", Severity.ERROR, f"救助项目「{name}」{what}起付标准按年累计还是按次扣除", stmt.scope.span,
                                                  f"请在所依据的条款中写 救助项目 {name} 按年起付 或 按次起付，并用 解释 说明理由"))

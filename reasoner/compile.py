@@ -167,6 +167,9 @@ class Lowerer:
         elif stmt.kind == "condition":
             assert stmt.cond is not None
             self.emit(f"project_cond({project},{self._cond(stmt.cond)},{cid})")
+        elif stmt.kind == "sums":
+            for part in stmt.kinds:
+                self.emit(f"sums({project},{q(part.text)},{cid})")
         elif stmt.kind in ("annual", "per_stay"):
             self.emit(f"project_mode({project},{stmt.kind},{cid})")
         else:

@@ -7,7 +7,7 @@ signature → clingo (cached per signature) → Decision. Nothing here knows a r
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Iterable
 
@@ -15,7 +15,7 @@ from . import ast
 from .compile import ITEM_LABEL, OTHER_DEPARTMENT, CompiledPolicy
 from .numeric import AtomResult, Evaluated, Missing, evaluate, evaluate_atom, month_relation, parse_bool, parse_money, parse_rate, ranks, round_fen, yuan, pct
 from .params import parse_assumed
-from .person import Person, RecordError, parse_person
+from .person import Claim, Person, RecordError, parse_person
 from .policies import PolicySet, Selection
 from .solve import Answer, GroundPolicy, Signature, context_facts
 
@@ -82,6 +82,21 @@ class Decision:
     values: dict[str, Evaluated]
     facts: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    claim: Claim | None = None  #: the claim this decision settles, if any
+
+    def projects(self) -> list[str]:
+        """救助项目 that apply to the claim (ASP: applies/1), in the policy's declaration order."""
+        applied = {str(p) for (p,) in self.answer.get("applies")}
+        return [d.name.text for d in self.policy.source.decls if d.kind == "project" and d.name.text in applied]
+
+    def claim_exclusions(self) -> list[Citation]:
+        return [Reasoner.citation(self.policy, str(cl)) for (x, item, cl) in sorted(self.answer.get("exclusion"))
+                if item == "claim" and self.answer.has("claim_blocked", x)]
+
+    def claim_missing(self) -> list[str]:
+        """Facts a claim-level condition needs but the record lacks (project conditions, 排除 就医)."""
+        open_ = self.answer.get("applies_open") or self.answer.get("claim_open")
+        return self.missing if open_ else []
 
     def item(self, item: str, scope: str = "") -> ItemDecision:
         for it in self.items:
@@ -139,30 +154,54 @@ class Reasoner:
         return self._grounds[key]
 
     # ---------------------------------------------------------------- decision
-    def decide(self, record: Person | dict[str, Any]) -> Decision:
+    def decide(self, record: Person | dict[str, Any], claim: Claim | None = None) -> Decision:
+        """Decide as of the record's date, or, for a claim, as of the claim's date with its facts."""
         person = record if isinstance(record, Person) else parse_person(record)
+        if claim is not None:
+            person = replace(person, date=claim.date)
         selection = self.policies.select(person.region, person.date)
         policy = selection.policy
         self._check_identities(policy, person)
         facts = self._typed_facts(policy, person)
         fact_units = {d.name.text: d.unit or "" for d in policy.source.decls if d.kind == "fact"}
         values = self._context(policy, person, set(fact_units))
+        if claim is not None:
+            facts |= self._claim_facts(policy, person, claim)
+            fact_units |= {d.name.text: d.unit or "" for d in policy.source.decls if d.kind == "claim_fact"}
         assumed = parse_assumed(person.assumed)
         lookup = lambda name: self.policies.params.lookup(name, person.region, person.year, assumed)  # noqa: E731
         atoms = {aid: evaluate_atom(cond, facts, fact_units, lookup) for aid, cond in policy.atoms.items()}
-        sig = self.signature(policy, person, atoms)
+        sig = self.signature(policy, person, atoms, claim.kind if claim else "")
         answer = self._ground(policy, values).solve(sig)
-        return self._assemble(person, selection, answer, atoms, values, facts)
+        decision = self._assemble(person, selection, answer, atoms, values, facts)
+        decision.claim = claim
+        return decision
+
+    def _claim_facts(self, policy: CompiledPolicy, person: Person, claim: Claim) -> dict[str, Any]:
+        decls = {d.name.text: d for d in policy.source.decls if d.kind == "claim_fact"}
+        kinds = [d.name.text for d in policy.source.decls if d.kind == "claim_kind"]
+        if claim.kind not in kinds:
+            raise RecordError(f"就医[{claim.id}].类别", f"「{policy.name}」没有就医类别「{claim.kind}」；可用的就医类别：{'、'.join(kinds)}", person.id)
+        typed: dict[str, Any] = {k: v for k, v in claim.builtin_facts().items() if k in decls}
+        for name, raw in claim.facts.items():
+            if name not in decls:
+                raise RecordError(f"就医[{claim.id}].事实.{name}", f"「{policy.name}」不使用此就医事实；可用的就医事实：{'、'.join(decls)}", person.id)
+            if raw is not None:
+                try:
+                    typed[name] = _convert(decls[name].unit or "", raw)
+                except ValueError as err:
+                    raise RecordError(f"就医[{claim.id}].事实.{name}", str(err), person.id) from None
+        return typed
 
     @staticmethod
-    def signature(policy: CompiledPolicy, person: Person, atoms: dict[str, AtomResult]) -> Signature:
+    def signature(policy: CompiledPolicy, person: Person, atoms: dict[str, AtomResult], claim_kind: str = "") -> Signature:
         claims = set()
         for claim in person.identities:
             dept = claim.department if claim.department in policy.departments else OTHER_DEPARTMENT
             ended = month_relation(claim.ended, person.date) if claim.ended and claim.ended <= person.date else ""
             claims.add((claim.name, dept, month_relation(claim.recognised, person.date), ended))
         known = tuple(sorted((aid, r.value) for aid, r in atoms.items() if r.value is not None))
-        return Signature(tuple(sorted(claims)), known)
+        return Signature(tuple(sorted(claims)), known, claim_kind)
 
     def _assemble(self, person: Person, selection: Selection, answer: Answer, atoms: dict[str, AtomResult],
                   values: dict[str, Evaluated], facts: dict[str, Any]) -> Decision:

@@ -205,8 +205,8 @@ def describe_tilt(tilt: ast.Tilt) -> str:
 def _operand_fen(op: ast.Operand, lookup: ParamLookup) -> tuple[Fraction | None, tuple[Missing, ...], tuple[ParamReading, ...]]:
     if isinstance(op, ast.Amount):
         return Fraction(op.fen), (), ()
-    if isinstance(op, ast.Percent):
-        return op.rate, (), ()
+    if isinstance(op, (ast.Percent, ast.Number)):
+        return (op.rate if isinstance(op, ast.Percent) else op.value), (), ()
     name = op.name.text if isinstance(op, ast.NameRef) else op.of.text
     reading = lookup(name)
     if reading.fen is None:
@@ -284,6 +284,8 @@ def _side(op: ast.Operand, facts: dict[str, object], units: dict[str, str], look
         return Fraction(op.fen), op.text, [], []
     if isinstance(op, ast.Percent):
         return op.rate, op.text, [], []
+    if isinstance(op, ast.Number):
+        return op.value, op.text, [], []
     name = op.name.text if isinstance(op, ast.NameRef) else op.of.text
     rate = op.rate if isinstance(op, ast.PercentOf) else Fraction(1)
     prefix = f"{pct(rate)} × " if isinstance(op, ast.PercentOf) else ""

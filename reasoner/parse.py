@@ -25,7 +25,7 @@ from .diagnostics import Diagnostic, DiagnosticError, Severity, Span
 EXPECTED_NAMES = {
     "NAME": "名称", "QUOTED_NAME": "「名称」", "STRING": "带引号的文字", "DATE": "日期（如 2023-01-01）",
     "AMOUNT": "金额（如 6500元、2万元）", "PERCENT": "比例（如 90%）", "POINTS": "百分点（如 5个百分点）",
-    "YEAR": "年度（如 2023年）", "YEAR_FROM": "起始年度（如 2026年起）", "LBRACE": "「{」", "RBRACE": "「}」",
+    "YEAR": "年度（如 2023年）", "NUMBER": "数量（如 10）", "YEAR_FROM": "起始年度（如 2026年起）", "LBRACE": "「{」", "RBRACE": "「}」",
     "_SEMI": "「；」", "_COMMA": "「、」", "_LPAR": "「（」", "_RPAR": "「）」", "$END": "文件结尾",
     "SYM_GE": "「>=」", "SYM_GT": "「>」", "SYM_LE": "「<=」", "SYM_LT": "「<」", "SYM_EQ": "「=」",
     "KW_TIMES": "「×」",
@@ -214,6 +214,9 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
     def project_after(self, meta: Any, items: list[Any]) -> ast.ProjectRule:
         return self._project_rule("after", meta, items)
 
+    def project_sums(self, meta: Any, items: list[Any]) -> ast.ProjectRule:
+        return self._project_rule("sums", meta, items)
+
     def unit(self, meta: Any, items: list[Token]) -> str:
         return {"比例": "比例"}.get(str(items[0]), str(items[0]))
 
@@ -384,6 +387,8 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         text = str(first)
         if first.type == "AMOUNT":
             return ast.Amount(self._money(first), text)
+        if first.type == "NUMBER":
+            return ast.Number(Fraction(Decimal(text)), text)
         if len(items) == 1:
             return ast.Percent(parse_percent(text), text)
         return ast.PercentOf(parse_percent(text), items[2], self._text(meta))

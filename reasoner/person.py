@@ -10,13 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-FIELDS = {"编号", "地区", "日期", "待遇年度", "身份", "事实", "假设参数", "说明"}
+from .numeric import parse_money, parse_rate
+
+FIELDS = {"编号", "地区", "日期", "待遇年度", "身份", "事实", "假设参数", "说明", "就医", "大病保险"}
 IDENTITY_FIELDS = {"名称", "认定部门", "认定日期", "终止日期"}
+CLAIM_FIELDS = {"编号", "日期", "类别", "政策范围内费用", "基本医保支付", "大病保险支付", "备案日期", "事实", "说明"}
+CATASTROPHIC_FIELDS = {"起付线", "分段", "封顶线"}
 
 
 class RecordError(ValueError):
@@ -38,6 +43,45 @@ class IdentityClaim:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """One 就医记录: amounts in 分; kind and facts in the policy's own vocabulary."""
+
+    id: str
+    date: dt.date
+    kind: str  #: 就医类别
+    scope_cost: int  #: 政策范围内费用
+    basic_paid: int  #: 基本医保支付
+    catastrophic_paid: int | None = None  #: 大病保险支付 when the record gives it
+    filed: dt.date | None = None  #: 备案日期
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def builtin_facts(self) -> dict[str, Any]:
+        """Claim quantities every claim has; a policy uses them by declaring 就医事实 of these names."""
+        out: dict[str, Any] = {"政策范围内费用": self.scope_cost, "基本医保支付": self.basic_paid}
+        if self.catastrophic_paid is not None:
+            out["大病保险支付"] = self.catastrophic_paid
+        if self.filed is not None:
+            out["入院至备案天数"] = (self.filed - self.date).days
+        return out
+
+
+@dataclass(frozen=True)
+class Segment:
+    lower: int  #: 分
+    upper: int | None
+    rate: Fraction
+
+
+@dataclass(frozen=True)
+class Catastrophic:
+    """The ordinary catastrophic-insurance (大病保险) parameters the person is insured under."""
+
+    deductible: int
+    segments: tuple[Segment, ...]
+    cap: int | None  #: None: no cap
+
+
+@dataclass(frozen=True)
 class Person:
     """A person record. The year of 按年 tables and of parameters is benefit_year when the
     record gives one (e.g. a 2023 decision about 2022 coverage), else the decision date's year."""
@@ -49,6 +93,8 @@ class Person:
     facts: dict[str, Any] = field(default_factory=dict)  #: raw values; typed by the policy's declarations
     assumed: dict[str, Any] = field(default_factory=dict)  #: assumed parameter values (元)
     benefit_year: int | None = None  #: 待遇年度 (参保年度) when it differs from the decision date's year
+    claims: tuple[Claim, ...] = ()
+    catastrophic: Catastrophic | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -97,11 +143,67 @@ def parse_person(data: Any, index: int = 0) -> Person:
     assumed = data.get("假设参数") or {}
     if not isinstance(assumed, dict):
         raise RecordError("假设参数", "应为 参数名: 金额 的对象", rid)
+    claims = tuple(_claim(item, i, rid) for i, item in enumerate(data.get("就医") or []))
+    catastrophic = _catastrophic(data["大病保险"], rid) if data.get("大病保险") else None
     year = data.get("待遇年度")
     if year is not None and (not isinstance(year, int) or not 1949 < year < 2200):
         raise RecordError("待遇年度", f"应为四位年份，而非「{year}」", rid)
     return Person(rid, str(data["地区"]), _date(data["日期"], "日期", rid), tuple(identities), dict(facts), dict(assumed),
-                  year, data)
+                  year, claims, catastrophic, data)
+
+
+def _money(value: Any, where: str, rid: str) -> int:
+    try:
+        return parse_money(value)
+    except ValueError as err:
+        raise RecordError(where, str(err), rid) from None
+
+
+def _claim(item: Any, index: int, rid: str) -> Claim:
+    where = f"就医[{index}]"
+    if not isinstance(item, dict):
+        raise RecordError(where, "应为含 日期、类别、政策范围内费用、基本医保支付 的对象", rid)
+    bad = sorted(set(item) - CLAIM_FIELDS)
+    if bad:
+        raise RecordError(f"{where}.{bad[0]}", f"未知字段；可用字段：{'、'.join(sorted(CLAIM_FIELDS))}", rid)
+    for required in ("日期", "类别", "政策范围内费用", "基本医保支付"):
+        if item.get(required) in (None, ""):
+            raise RecordError(f"{where}.{required}", "缺少必填字段", rid)
+    cost = _money(item["政策范围内费用"], f"{where}.政策范围内费用", rid)
+    basic = _money(item["基本医保支付"], f"{where}.基本医保支付", rid)
+    cat = _money(item["大病保险支付"], f"{where}.大病保险支付", rid) if item.get("大病保险支付") is not None else None
+    if min(cost, basic, cat or 0) < 0 or basic + (cat or 0) > cost:
+        raise RecordError(where, "金额不能为负，且基本医保与大病保险支付之和不能超过政策范围内费用", rid)
+    filed = _date(item["备案日期"], f"{where}.备案日期", rid) if item.get("备案日期") else None
+    facts = item.get("事实") or {}
+    if not isinstance(facts, dict):
+        raise RecordError(f"{where}.事实", "应为 名称: 值 的对象", rid)
+    return Claim(str(item.get("编号", f"{rid}-{index + 1}")), _date(item["日期"], f"{where}.日期", rid), str(item["类别"]),
+                 cost, basic, cat, filed, dict(facts))
+
+
+def _catastrophic(data: Any, rid: str) -> Catastrophic:
+    if not isinstance(data, dict):
+        raise RecordError("大病保险", "应为含 起付线、分段、封顶线 的对象", rid)
+    bad = sorted(set(data) - CATASTROPHIC_FIELDS)
+    if bad:
+        raise RecordError(f"大病保险.{bad[0]}", f"未知字段；可用字段：{'、'.join(sorted(CATASTROPHIC_FIELDS))}", rid)
+    if "起付线" not in data or not data.get("分段"):
+        raise RecordError("大病保险", "须给出 起付线 和 分段", rid)
+    segments = []
+    for i, seg in enumerate(data["分段"]):
+        where = f"大病保险.分段[{i}]"
+        if not isinstance(seg, dict) or "起" not in seg or "比例" not in seg:
+            raise RecordError(where, "每段须给出 起、比例（止 可省略，表示以上）", rid)
+        try:
+            rate = parse_rate(seg["比例"])
+        except ValueError as err:
+            raise RecordError(f"{where}.比例", str(err), rid) from None
+        upper = _money(seg["止"], f"{where}.止", rid) if seg.get("止") is not None else None
+        segments.append(Segment(_money(seg["起"], f"{where}.起", rid), upper, rate))
+    cap = data.get("封顶线")
+    return Catastrophic(_money(data["起付线"], "大病保险.起付线", rid), tuple(segments),
+                        None if cap in (None, "无") else _money(cap, "大病保险.封顶线", rid))
 
 
 

@@ -53,6 +53,7 @@ class Signature:
 
     claims: tuple[tuple[str, str, str, str], ...]  #: (identity, department, recognition relation, end relation or "")
     atoms: tuple[tuple[str, bool], ...]  #: (atom id, value) for atoms that are known
+    claim_kind: str = ""  #: the 就医类别 of the claim being settled, "" for a plain decision
 
 
 @dataclass
@@ -104,6 +105,11 @@ class GroundPolicy:
                 if sym is None:
                     raise SolverError(f"无法表示的输入：{term}")
                 wanted.add(sym)
+        if sig.claim_kind:
+            sym = self._external("claim_kind", sig.claim_kind)
+            if sym is None:
+                raise SolverError(f"无法表示的就医类别：{sig.claim_kind}")
+            wanted.add(sym)
         for aid, value in sig.atoms:
             sym = self._external("atom_val", aid, "t" if value else "f")
             if sym is None:

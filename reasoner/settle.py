@@ -1,0 +1,275 @@
+"""This module settles a person's claims (就医记录) over a calendar year, to the 分.
+
+Per claim, in date order: a decision as of the claim's date (clingo: categories, the
+values chosen under 待遇就高, which 救助项目 apply, whether an exclusion removes the
+claim, which caps bind) — then the arithmetic here, in exact integers:
+
+    大病保险   the year's cumulative self-pay after basic insurance, paid by segment above
+              the deductible (ordinary parameters, or the policy's tilt over them), capped;
+    医疗救助   for each applying project, in the policy's order (救助后 projects last):
+              (base − what is left of the deductible) × rate, rounded once (numeric.round_fen),
+              then limited by every cap that applies, less what it has already paid this year.
+
+Every number in the explanation names its source: the record, a parameter, or a clause.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from . import ast
+from .compile import CompiledPolicy
+from .decide import ITEM_DECIDED, ITEM_UNDECIDED, STATUS_UNDECIDED, Citation, Decision, Reasoner
+from .numeric import ROUNDING, pct, round_fen, yuan
+from .person import Catastrophic, Claim, Person, Segment, parse_person
+
+CLAIM_SETTLED, CLAIM_NO_ASSISTANCE, CLAIM_UNDECIDED = "已结算", "不予救助", "无法结算"
+
+
+@dataclass
+class Payment:
+    """What one 救助项目 paid on one claim, and how."""
+
+    project: str
+    paid: int
+    text: str  #: the arithmetic, e.g. "(12,000.00 − 3,000.00) × 67% = 6,030.00元；…"
+    citations: list[Citation] = field(default_factory=list)
+
+
+@dataclass
+class ClaimResult:
+    claim: Claim
+    decision: Decision
+    status: str
+    catastrophic: int = 0  #: 大病保险支付 (given, or computed here)
+    catastrophic_text: str = ""
+    self_pay: int = 0  #: after basic and catastrophic insurance
+    payments: list[Payment] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  #: why no (or not all) assistance
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def assistance(self) -> int:
+        return sum(p.paid for p in self.payments)
+
+
+@dataclass
+class YearState:
+    """What the year has used so far: deductibles met, caps used, catastrophic totals."""
+
+    catastrophic_base: int = 0
+    catastrophic_paid: int = 0
+    deductible_base: dict[str, int] = field(default_factory=dict)  #: per project: self-pay counted towards its annual deductible
+    paid: dict[str, int] = field(default_factory=dict)  #: per project (own or shared cap): assistance paid
+
+
+@dataclass
+class Settlement:
+    person: Person
+    year: int
+    claims: list[ClaimResult]
+    state: YearState
+    rounding: str = ROUNDING
+
+    @property
+    def total_assistance(self) -> int:
+        return sum(c.assistance for c in self.claims)
+
+
+# ------------------------------------------------------------------ 大病保险
+def _tilted(tilt: ast.Tilt | None, ordinary: Catastrophic | None) -> tuple[Catastrophic | None, str]:
+    """The catastrophic parameters in force for the person: ordinary, or tilted by the policy."""
+    if tilt is None:
+        return ordinary, "普通参保人大病保险参数"
+    needs_ordinary = tilt.deductible is None or not tilt.segments or not tilt.no_cap
+    if needs_ordinary and ordinary is None:
+        return None, "缺少普通参保人大病保险参数（起付线、分段、封顶线），无法计算倾斜后的大病保险"
+    if tilt.deductible is not None:
+        deductible = tilt.deductible.fen
+    else:
+        assert ordinary is not None
+        cut = tilt.deductible_cut.rate if tilt.deductible_cut else Fraction(0)
+        deductible = round_fen(ordinary.deductible * (1 - cut))
+    if tilt.segments:
+        segments = tuple(Segment(s.lower.fen, s.upper.fen if s.upper else None, s.rate.rate) for s in tilt.segments)
+    else:
+        assert ordinary is not None
+        raise_by = tilt.rate_raise.rate if tilt.rate_raise else Fraction(0)
+        segments = tuple(Segment(s.lower, s.upper, s.rate + raise_by) for s in ordinary.segments)
+    cap = None if tilt.no_cap else (ordinary.cap if ordinary else None)
+    return Catastrophic(deductible, segments, cap), "大病保险倾斜支付后的参数"
+
+
+def _segment_pieces(params: Catastrophic, before: int, after: int) -> list[tuple[int, int, Fraction]]:
+    """The parts of the year's cumulative self-pay (before, after] that fall in each paying segment."""
+    pieces = []
+    for i, seg in enumerate(params.segments):
+        lower = max(seg.lower, params.deductible) if i == 0 else seg.lower
+        upper = seg.upper if seg.upper is not None else max(after, lower)
+        lo, hi = max(before, lower), min(after, upper)
+        if hi > lo:
+            pieces.append((lo, hi, seg.rate))
+    return pieces
+
+
+def settle_catastrophic(claim: Claim, params: Catastrophic, state: YearState) -> tuple[int, str]:
+    base = claim.scope_cost - claim.basic_paid
+    before, after = state.catastrophic_base, state.catastrophic_base + base
+    pieces = _segment_pieces(params, before, after)
+    exact = sum(((hi - lo) * rate for lo, hi, rate in pieces), Fraction(0))
+    amount = round_fen(exact)
+    terms = " + ".join(f"({yuan(hi)} − {yuan(lo)}) × {pct(rate)}" for lo, hi, rate in pieces) or "0"
+    text = (f"本年累计基本医保后自付 {yuan(before)} → {yuan(after)}，起付线 {yuan(params.deductible)}："
+            f"{terms} = {yuan(amount)}")
+    if params.cap is not None:
+        room = max(0, params.cap - state.catastrophic_paid)
+        if amount > room:
+            text += f"；封顶线 {yuan(params.cap)}，本年已付 {yuan(state.catastrophic_paid)} → {yuan(room)}"
+            amount = room
+    else:
+        text += "；不设封顶线"
+    state.catastrophic_base, state.catastrophic_paid = after, state.catastrophic_paid + amount
+    return amount, text
+
+
+# ------------------------------------------------------------------ 医疗救助
+def _number(decision: Decision, item: str, project: str) -> tuple[Fraction | None, str]:
+    it = next((i for i in decision.items if i.item == item and i.scope == project), None)
+    if it is None or it.status != ITEM_DECIDED or it.number is None:
+        return None, it.status if it else "不适用"
+    return (None, "inf") if it.number == "inf" else (Fraction(it.number), it.category or "")
+
+
+class Settler:
+    """Settles one person's claims of one year; one Settler per (person, year)."""
+
+    def __init__(self, reasoner: Reasoner, person: Person, year: int):
+        self.reasoner, self.person, self.year = reasoner, person, year
+        self.state = YearState()
+
+    def run(self) -> Settlement:
+        claims = sorted((c for c in self.person.claims if c.date.year == self.year), key=lambda c: c.date)
+        return Settlement(self.person, self.year, [self.claim(c) for c in claims], self.state)
+
+    def claim(self, claim: Claim) -> ClaimResult:
+        decision = self.reasoner.decide(self.person, claim)
+        result = ClaimResult(claim, decision, CLAIM_SETTLED)
+        self._catastrophic(result)
+        if result.status == CLAIM_UNDECIDED:
+            return result
+        result.self_pay = claim.scope_cost - claim.basic_paid - result.catastrophic
+        self._assistance(result)
+        return result
+
+    def _catastrophic(self, result: ClaimResult) -> None:
+        claim, decision = result.claim, result.decision
+        if claim.catastrophic_paid is not None:
+            result.catastrophic = claim.catastrophic_paid
+            result.catastrophic_text = f"大病保险支付 {yuan(claim.catastrophic_paid)}（就医记录提供）"
+            self.state.catastrophic_base += claim.scope_cost - claim.basic_paid
+            self.state.catastrophic_paid += claim.catastrophic_paid
+            return
+        tilt_item = next((i for i in decision.items if i.item == "大病保险倾斜" and i.status == ITEM_DECIDED), None)
+        tilt = _tilt_of(decision.policy, decision) if tilt_item else None
+        params, label = _tilted(tilt, self.person.catastrophic)
+        if params is None:
+            result.status = CLAIM_UNDECIDED
+            result.missing.append("就医记录的「大病保险支付」，或个人记录的「大病保险」参数" if tilt is None else label)
+            return
+        amount, text = settle_catastrophic(claim, params, self.state)
+        result.catastrophic = amount
+        cite = f" {tilt_item.citation.short()}" if tilt_item and tilt_item.citation else ""
+        result.catastrophic_text = f"大病保险（{label}{'，依「' + tilt_item.category + '」' if tilt_item else ''}）：{text}{cite}"
+
+    def _assistance(self, result: ClaimResult) -> None:
+        decision = result.decision
+        if decision.claim_exclusions():
+            result.status = CLAIM_NO_ASSISTANCE
+            result.reasons += [f"就医被排除：“{c.quote}” {c.short()}" for c in decision.claim_exclusions()]
+            return
+        if decision.answer.get("applies_open") or decision.answer.get("claim_open") or decision.status == STATUS_UNDECIDED:
+            result.status = CLAIM_UNDECIDED
+            result.missing += decision.missing or ["（就医条件无法判断）"]
+            return
+        after = {str(p) for (p,) in decision.answer.get("after")}
+        projects = [p for p in decision.projects() if p not in after] + [p for p in decision.projects() if p in after]
+        remaining = result.self_pay
+        for project in projects:
+            payment = self._project(result, project, remaining if project in after else result.self_pay)
+            if payment is not None:
+                result.payments.append(payment)
+                remaining -= payment.paid
+        if not result.payments and result.status == CLAIM_SETTLED:
+            result.status = CLAIM_NO_ASSISTANCE
+            if not decision.categories:
+                result.reasons.append(f"就医日期 {result.claim.date} 时{decision.status}（所属类别：无）")
+
+    def _project(self, result: ClaimResult, project: str, base: int) -> Payment | None:
+        decision = result.decision
+        rate, rate_from = _number(decision, "救助比例", project)
+        if rate is None:
+            if rate_from == ITEM_UNDECIDED:
+                result.status = CLAIM_UNDECIDED
+                result.missing += [m for it in decision.items if it.scope == project for m in it.missing]
+            elif rate_from == "已排除":
+                result.reasons.append(f"救助项目「{project}」的救助比例已被排除")
+            return None
+        deductible, deductible_status = _number(decision, "救助起付标准", project)
+        cap, _ = _number(decision, "年度救助限额", project)
+        modes = {str(m) for (p, m) in decision.answer.get("deductible_mode") if p == project}
+        parts, cites = [], [c for c in (_cite(decision, i, project) for i in ("救助起付标准", "救助比例", "年度救助限额")) if c]
+        eligible, deductible_text = self._deductible(project, base, int(deductible or 0), "per_stay" in modes)
+        if deductible is None and deductible_status != ITEM_DECIDED:
+            deductible_text = f"{yuan(base)}（本项目对其类别未规定起付标准）"
+        raw = round_fen(eligible * rate)
+        parts.append(f"{deductible_text} × {pct(rate)} = {yuan(raw)}")
+        paid = raw
+        for holder in sorted({str(x) for (p, x) in decision.answer.get("cap_applies") if p == project}, key=lambda x: x != project):
+            limit, _ = _number(decision, "年度救助限额", holder)
+            if limit is None:
+                continue
+            used = self.state.paid.get(holder, 0)
+            room = max(0, int(limit) - used)
+            parts.append(f"{holder}年度救助限额 {yuan(int(limit))}，本年已付 {yuan(used)}")
+            paid = min(paid, room)
+        if cap is None and not any(p == project for (p, x) in decision.answer.get("cap_applies") if x != project):
+            parts.append("本项目不设年度限额" if _number(decision, "年度救助限额", project)[1] == "inf" else "本项目未规定年度限额")
+        for holder in {str(x) for (p, x) in decision.answer.get("cap_applies") if p == project}:
+            self.state.paid[holder] = self.state.paid.get(holder, 0) + paid
+        category = _number(decision, "救助比例", project)[1]
+        text = f"救助项目「{project}」（依「{category}」）：" + "；".join(parts) + f" → {yuan(paid)}"
+        return Payment(project, paid, text, cites)
+
+    def _deductible(self, project: str, base: int, deductible: int, per_stay: bool) -> tuple[int, str]:
+        """Returns what is above the deductible, and the arithmetic as text."""
+        if deductible == 0:
+            return base, f"{yuan(base)}（不设起付标准）"
+        if per_stay:
+            eligible = max(0, base - deductible)
+            return eligible, f"({yuan(base)} − 起付标准 {yuan(deductible)}，按次)"
+        counted = self.state.deductible_base.get(project, 0)
+        left = max(0, deductible - counted)
+        self.state.deductible_base[project] = counted + base
+        eligible = max(0, base - left)
+        return eligible, f"({yuan(base)} − 起付标准余额 {yuan(left)}（起付标准 {yuan(deductible)}，本年已计入 {yuan(counted)}）)"
+
+
+def _cite(decision: Decision, item: str, project: str) -> Citation | None:
+    it = next((i for i in decision.items if i.item == item and i.scope == project), None)
+    return it.citation if it else None
+
+
+def _tilt_of(policy: CompiledPolicy, decision: Decision) -> ast.Tilt | None:
+    for (item, _, _, vid) in decision.answer.get("chosen"):
+        if item == "tilt":
+            value = policy.values[str(vid)].value
+            return value if isinstance(value, ast.Tilt) else None
+    return None
+
+
+def settle(reasoner: Reasoner, record: Person | dict[str, Any], year: int | None = None) -> list[Settlement]:
+    """Settle the claims of a record: one Settlement per calendar year (or only the year asked)."""
+    person = record if isinstance(record, Person) else parse_person(record)
+    years = sorted({c.date.year for c in person.claims}) if year is None else [year]
+    return [Settler(reasoner, person, y).run() for y in years]
