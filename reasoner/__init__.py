@@ -37,6 +37,9 @@ from typing import Any
 from .decide import Decision, ItemDecision, Reasoner
 from .diagnostics import Diagnostic, DiagnosticError
 from .explain import explain_json, explain_text, why_not_text
+from .settle import Settlement
+from .settle import settle as _settle
+from .settle_explain import settlement_json, settlement_text
 from .person import Person, RecordError, load_records, parse_person
 from .policies import PolicySelectionError, PolicySet, load_policy
 
@@ -44,7 +47,7 @@ from .version import __version__
 
 __all__ = [
     "Decision", "Diagnostic", "DiagnosticError", "ItemDecision", "Person", "PolicySelectionError", "PolicySet",
-    "Reasoner", "RecordError", "decide", "explain", "load_policies", "load_policy", "load_records", "parse_person",
+    "Reasoner", "RecordError", "Settlement", "decide", "explain", "settle", "settlement_json", "settlement_text", "load_policies", "load_policy", "load_records", "parse_person",
     "__version__",
 ]
 
@@ -60,6 +63,11 @@ def load_policies(folder: str | Path | None = None) -> Reasoner:
 def decide(record: dict[str, Any] | Person, reasoner: Reasoner | None = None) -> Decision:
     """Decide one person record (a dict as read from YAML/JSON) under the bundled policies."""
     return (reasoner or _default()).decide(record)
+
+
+def settle(record: dict[str, Any] | Person, year: int | None = None, reasoner: Reasoner | None = None) -> list[Settlement]:
+    """Settle a record's claims (就医): one Settlement per calendar year, or only `year`."""
+    return _settle(reasoner or _default(), record, year)
 
 
 def explain(decision: Decision, fmt: str = "text", why_not: str | None = None) -> Any:

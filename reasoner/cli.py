@@ -20,6 +20,8 @@ from .explain import decision_json, explain_json, explain_text, why_not_text
 from .parse import parse_file
 from .person import RecordError, load_records, parse_person
 from .policies import PolicySelectionError, PolicySet, bundled_rules_dir
+from .settle import CLAIM_UNDECIDED, settle
+from .settle_explain import settlement_json, settlement_text
 from . import ast
 
 EXIT_OK, EXIT_RULES, EXIT_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
@@ -156,6 +158,27 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_settle(args: argparse.Namespace) -> int:
+    reasoner = _reasoner(args)
+    code = EXIT_OK
+    reports: list[Any] = []
+    for i, record in enumerate(_records(args)):
+        try:
+            settlements = settle(reasoner, parse_person(record, i), args.year)
+        except (RecordError, PolicySelectionError) as err:
+            print(f"第{i + 1}条记录：错误：{err}", file=sys.stderr)
+            reports.append({"row": i + 1, "error": str(err), "field": getattr(err, "field", None)})
+            code = EXIT_INPUT
+            continue
+        for s in settlements:
+            if any(c.status == CLAIM_UNDECIDED for c in s.claims) and code == EXIT_OK:
+                code = EXIT_UNDECIDED
+            reports.append(settlement_json(s)) if args.json else print(settlement_text(s, explain=args.explain))
+    if args.json:
+        _print_json(reports)
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reasoner", description="医疗救助政策推理器：检查规则、编译为ASP事实、按日期决定并解释")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "explain":
             p.add_argument("--why-not", metavar="类别", help="列出不属于该类别的原因（未满足的条件）及其待遇")
         p.set_defaults(func=func)
+    p = sub.add_parser("settle", help="逐笔结算一年的就医记录：大病保险（含倾斜）与医疗救助，列出每步算式")
+    p.add_argument("persons", nargs="+", help="含「就医」记录的个人记录文件（YAML或JSON）")
+    p.add_argument("--year", type=int, help="只结算这一年（默认：记录中出现的每一年）")
+    p.add_argument("--rules", default=str(bundled_rules_dir()), help="规则目录（默认：随包附带的五个政策）")
+    p.add_argument("--param", action="append", metavar="名=值", help="假设参数值（元），在解释中注明为假设")
+    p.add_argument("--explain", action="store_true", help="在表格后给出每笔就医的完整算式与条款")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_settle)
     return parser
 
 

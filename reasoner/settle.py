@@ -35,6 +35,7 @@ class Payment:
     paid: int
     text: str  #: the arithmetic, e.g. "(12,000.00 − 3,000.00) × 67% = 6,030.00元；…"
     citations: list[Citation] = field(default_factory=list)
+    caps: list[str] = field(default_factory=list)  #: the projects whose annual caps this payment counts against
 
 
 @dataclass
@@ -48,6 +49,7 @@ class ClaimResult:
     payments: list[Payment] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)  #: why no (or not all) assistance
     missing: list[str] = field(default_factory=list)
+    cap_use: dict[str, int] = field(default_factory=dict)  #: per cap holder: paid this year after this claim
 
     @property
     def assistance(self) -> int:
@@ -225,7 +227,8 @@ class Settler:
         raw = round_fen(eligible * rate)
         parts.append(f"{deductible_text} × {pct(rate)} = {yuan(raw)}")
         paid = raw
-        for holder in sorted({str(x) for (p, x) in decision.answer.get("cap_applies") if p == project}, key=lambda x: x != project):
+        holders = sorted({str(x) for (p, x) in decision.answer.get("cap_applies") if p == project}, key=lambda x: x != project)
+        for holder in holders:
             limit, _ = _number(decision, "年度救助限额", holder)
             if limit is None:
                 continue
@@ -235,11 +238,13 @@ class Settler:
             paid = min(paid, room)
         if cap is None and not any(p == project for (p, x) in decision.answer.get("cap_applies") if x != project):
             parts.append("本项目不设年度限额" if _number(decision, "年度救助限额", project)[1] == "inf" else "本项目未规定年度限额")
-        for holder in {str(x) for (p, x) in decision.answer.get("cap_applies") if p == project}:
+        for holder in holders:
             self.state.paid[holder] = self.state.paid.get(holder, 0) + paid
+            result.cap_use[holder] = self.state.paid[holder]
         category = _number(decision, "救助比例", project)[1]
-        text = f"救助项目「{project}」（依「{category}」）：" + "；".join(parts) + f" → {yuan(paid)}"
-        return Payment(project, paid, text, cites)
+        sources = " ".join(dict.fromkeys(c.short() for c in cites))
+        text = f"救助项目「{project}」（依「{category}」）：" + "；".join(parts) + f" → {yuan(paid)} {sources}"
+        return Payment(project, paid, text, cites, holders)
 
     def _deductible(self, project: str, base: int, deductible: int, per_stay: bool) -> tuple[int, str]:
         """Returns what is above the deductible, and the arithmetic as text."""

@@ -30,7 +30,57 @@ def shared_reasoner() -> Reasoner:
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
     if file_path.suffix == ".yaml" and file_path.parent.name == "cases":
         return CaseFile.from_parent(parent, path=file_path)
+    if file_path.suffix == ".yaml" and file_path.parent.name == "settle_cases":
+        return SettleFile.from_parent(parent, path=file_path)
     return None
+
+
+class SettleFile(pytest.File):
+    def collect(self):  # type: ignore[no-untyped-def]
+        for case in yaml.safe_load(self.path.read_text(encoding="utf-8")) or []:
+            yield SettleItem.from_parent(self, name=case["name"], case=case)
+
+
+class SettleItem(pytest.Item):
+    """A worked settlement example: per claim, each layer to the 分, computed by hand in the case."""
+
+    def __init__(self, *, case: dict[str, Any], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.case = case
+        assert case.get("clause"), f"case「{case['name']}」must say which clause it rests on"
+        assert case.get("output"), f"case「{case['name']}」needs an output"
+
+    def runtest(self) -> None:
+        from reasoner.settle import settle
+
+        settlements = settle(shared_reasoner(), self.case["input"], self.case.get("year"))
+        actual = {"年度": {s.year: summarize_settlement(s) for s in settlements}}
+        expected = self.case["output"]
+        expected = expected if "年度" in expected else {"年度": {settlements[0].year if settlements else 0: expected}}
+        problems = compare(expected, actual)
+        assert not problems, "\n".join(problems)
+
+    def reportinfo(self):  # type: ignore[no-untyped-def]
+        return self.path, 0, f"{self.case['name']}〔{self.case['clause']}〕"
+
+    def repr_failure(self, excinfo, style=None):  # type: ignore[no-untyped-def]
+        return f"{self.case['name']}〔{self.case['clause']}〕\n{excinfo.value}"
+
+
+def summarize_settlement(s: Any) -> dict[str, Any]:
+    """A settlement in the vocabulary of the case files: amounts as the explanation prints them."""
+    from reasoner.numeric import yuan
+
+    claims = {}
+    for c in s.claims:
+        claims[c.claim.id] = {
+            "结果": c.status, "大病保险": yuan(c.catastrophic), "医保后自付": yuan(c.self_pay),
+            "医疗救助": yuan(c.assistance), "个人负担": yuan(c.self_pay - c.assistance),
+            "救助": {p.project: yuan(p.paid) for p in c.payments}, "限额已用": {k: yuan(v) for k, v in c.cap_use.items()},
+            "类别": c.decision.categories, "原因": c.reasons, "缺少": c.missing,
+            "算式": [c.catastrophic_text] + [p.text for p in c.payments],
+        }
+    return {"就医": claims, "医疗救助合计": yuan(s.total_assistance)}
 
 
 class CaseFile(pytest.File):
