@@ -36,15 +36,29 @@ def generic_program() -> str:
         return "\n".join((folder / name).read_text(encoding="utf-8") for name in ASP_PROGRAMS)
 
 
+_CONVERTED: dict[clingo.Symbol, Term] = {}
+
+
 def to_python(sym: clingo.Symbol) -> Term:
-    """Clingo symbol → plain Python (str, int, or (name, *args)); strings stay strings."""
+    """Clingo symbol → plain Python (str, int, or (name, *args)); strings stay strings.
+
+    Memoised per symbol: reading a symbol's parts through clingo's C layer is most of the
+    cost of a new answer set, and the symbols are person-free (ids, names, small numbers),
+    so the memo is bounded by the policies' size, like clingo's own symbol table.
+    """
+    hit = _CONVERTED.get(sym)
+    if hit is not None:
+        return hit
     if sym.type == clingo.SymbolType.String:
-        return sym.string
-    if sym.type == clingo.SymbolType.Number:
-        return sym.number
-    if not sym.arguments:
-        return sym.name
-    return (sym.name, *(to_python(a) for a in sym.arguments))
+        out: Term = sym.string
+    elif sym.type == clingo.SymbolType.Number:
+        out = sym.number
+    elif not sym.arguments:
+        out = sym.name
+    else:
+        out = (sym.name, *(to_python(a) for a in sym.arguments))
+    _CONVERTED[sym] = out
+    return out
 
 
 @dataclass(frozen=True)
@@ -126,7 +140,9 @@ class GroundPolicy:
             if model is None:
                 raise SolverError("规则程序无解（不应发生：程序是分层的）")
             for sym in model.symbols(atoms=True):
-                answer.atoms.setdefault(sym.name, set()).add(tuple(to_python(a) for a in sym.arguments))
+                atom = to_python(sym)
+                name, args = (atom[0], atom[1:]) if isinstance(atom, tuple) else (atom, ())
+                answer.atoms.setdefault(str(name), set()).add(args)
         self.cache[sig] = answer
         return answer
 
