@@ -14,7 +14,7 @@ Every number in the explanation names its source: the record, a parameter, or a 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -99,6 +99,8 @@ def _tilted(tilt: ast.Tilt | None, ordinary: Catastrophic | None) -> tuple[Catas
         assert ordinary is not None
         raise_by = tilt.rate_raise.rate if tilt.rate_raise else Fraction(0)
         segments = tuple(Segment(s.lower, s.upper, s.rate + raise_by) for s in ordinary.segments)
+        # a lowered deductible moves the start of the first paying segment down with it
+        segments = (replace(segments[0], lower=min(segments[0].lower, deductible)),) + segments[1:]
     cap = None if tilt.no_cap else (ordinary.cap if ordinary else None)
     return Catastrophic(deductible, segments, cap), "大病保险倾斜支付后的参数"
 
@@ -204,6 +206,8 @@ class Settler:
                 remaining -= payment.paid
         if not result.payments and result.status == CLAIM_SETTLED:
             result.status = CLAIM_NO_ASSISTANCE
+            if not projects:
+                result.reasons.append(f"「{decision.policy.name}」没有适用于{result.claim.kind}的救助项目")
             if not decision.categories:
                 result.reasons.append(f"就医日期 {result.claim.date} 时{decision.status}（所属类别：无）")
 
