@@ -177,7 +177,7 @@ class CategoryRule:
 
 @dataclass(frozen=True)
 class Highest:
-    mode: str  #: "item" (按 项目) or "category" (按 类别)
+    mode: str  #: "item" (按 项目), "category" (按 类别) or "amount" (按 金额: whole categories compared on the bill)
     order: tuple[Name, ...]
     span: Span
 

@@ -21,6 +21,7 @@ from .solve import Answer, GroundPolicy, Signature, context_facts
 
 STATUS_ELIGIBLE, STATUS_NOT_ELIGIBLE, STATUS_UNDECIDED = "符合救助条件", "不符合救助条件", "无法决定"
 ITEM_DECIDED, ITEM_NA, ITEM_UNDECIDED, ITEM_EXCLUDED = "已决定", "不适用", "无法决定", "已排除"
+ITEM_BY_BILL = "视账单而定"  #: 待遇就高 按 金额: the categories differ on this item; settlement compares them
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,10 @@ class Reasoner:
             needed += [m for (i, s, c, v) in answer.get("uncertain") if (i, s) == (item, scope) for m in values[str(v)].missing]
             needed += [m for (a,) in answer.get("missing") for m in atoms[str(a)].missing]
             return ItemDecision(label, str(scope), ITEM_UNDECIDED, missing=tuple(_describe_missing(needed)))
+        if (item, scope) in answer.get("by_bill"):
+            options = tuple(Alternative(str(c), values[str(v)].display, self.citation(policy, _benefit_clause(answer, item, scope, c, v)))
+                            for (i, s, c, v, r) in sorted(answer.get("ranked")) if (i, s) == (item, scope))
+            return ItemDecision(label, str(scope), ITEM_BY_BILL, lost=options)
         if chosen:
             cat, vid = chosen[0]
             ev = values[str(vid)]

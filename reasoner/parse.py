@@ -247,6 +247,9 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         rest = self._kw(items)
         return ast.Highest("category", rest[0] if rest else (), self._s(meta))
 
+    def highest_per_amount(self, meta: Any, items: list[Any]) -> ast.Highest:
+        return ast.Highest("amount", (), self._s(meta))
+
     def start_next_month(self, meta: Any, items: list[Any]) -> ast.StartRule:
         return ast.StartRule("next_month", self._s(meta))
 

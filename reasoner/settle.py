@@ -14,12 +14,13 @@ Every number in the explanation names its source: the record, a parameter, or a 
 """
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any
+from typing import Any, Callable
 
 from . import ast
-from .compile import CompiledPolicy
+from .compile import ITEM_CONST, CompiledPolicy
 from .decide import ITEM_DECIDED, ITEM_UNDECIDED, STATUS_UNDECIDED, Citation, Decision, Reasoner
 from .numeric import ROUNDING, pct, round_fen, yuan
 from .person import Catastrophic, Claim, Person, Segment, parse_person
@@ -138,11 +139,29 @@ def settle_catastrophic(claim: Claim, params: Catastrophic, state: YearState) ->
 
 
 # ------------------------------------------------------------------ 医疗救助
+View = Callable[[str, str], tuple[Fraction | None, str]]
+
+
 def _number(decision: Decision, item: str, project: str) -> tuple[Fraction | None, str]:
+    """The decided value of an item for a project: (number, category) or (None, status); "inf" for no cap."""
     it = next((i for i in decision.items if i.item == item and i.scope == project), None)
     if it is None or it.status != ITEM_DECIDED or it.number is None:
         return None, it.status if it else "不适用"
     return (None, "inf") if it.number == "inf" else (Fraction(it.number), it.category or "")
+
+
+def candidate_view(decision: Decision, candidate: str) -> View:
+    """Items as one candidate category gives them (待遇就高 按 金额); agreed items and groups as decided."""
+    def view(item: str, project: str) -> tuple[Fraction | None, str]:
+        const = ITEM_CONST[item]
+        for (i, s, c, v, _) in decision.answer.get("ranked"):
+            if (i, s, c) == (const, project, candidate):
+                ev = decision.values[str(v)]
+                return (None, "inf") if ev.infinite else (ev.number, candidate)
+        if (const, project) in decision.answer.get("by_bill"):
+            return None, "不适用"
+        return _number(decision, item, project)
+    return view
 
 
 class Settler:
@@ -196,14 +215,12 @@ class Settler:
             result.status = CLAIM_UNDECIDED
             result.missing += decision.missing or ["（就医条件无法判断）"]
             return
-        after = {str(p) for (p,) in decision.answer.get("after")}
-        projects = [p for p in decision.projects() if p not in after] + [p for p in decision.projects() if p in after]
-        remaining = result.self_pay
-        for project in projects:
-            payment = self._project(result, project, remaining if project in after else result.self_pay)
-            if payment is not None:
-                result.payments.append(payment)
-                remaining -= payment.paid
+        projects = decision.projects()
+        candidates = [c for c in decision.policy.categories if decision.answer.has("candidate", c)]
+        if decision.answer.get("by_bill") and len(candidates) > 1:
+            self._compare(result, projects, candidates)
+        else:
+            self._pay(result, projects, lambda item, project: _number(decision, item, project))
         if not result.payments and result.status == CLAIM_SETTLED:
             result.status = CLAIM_NO_ASSISTANCE
             if not projects:
@@ -211,9 +228,36 @@ class Settler:
             if not decision.categories:
                 result.reasons.append(f"就医日期 {result.claim.date} 时{decision.status}（所属类别：无）")
 
-    def _project(self, result: ClaimResult, project: str, base: int) -> Payment | None:
+    def _pay(self, result: ClaimResult, projects: list[str], view: View) -> None:
+        after = {str(p) for (p,) in result.decision.answer.get("after")}
+        remaining = result.self_pay
+        for project in [p for p in projects if p not in after] + [p for p in projects if p in after]:
+            payment = self._project(result, project, remaining if project in after else result.self_pay, view)
+            if payment is not None:
+                result.payments.append(payment)
+                remaining -= payment.paid
+
+    def _compare(self, result: ClaimResult, projects: list[str], candidates: list[str]) -> None:
+        """待遇就高 on the money: settle the claim under each candidate category, keep the highest."""
+        trials = []
+        for cand in candidates:
+            trial = ClaimResult(result.claim, result.decision, CLAIM_SETTLED, result.catastrophic,
+                                result.catastrophic_text, result.self_pay)
+            saved, self.state = self.state, deepcopy(self.state)
+            self._pay(trial, projects, candidate_view(result.decision, cand))
+            trials.append((trial.assistance, -candidates.index(cand), cand, trial, self.state))
+            self.state = saved
+        best = max(trials, key=lambda t: (t[0], t[1]))
+        _, _, cand, trial, self.state = best
+        result.payments, result.cap_use, result.status = trial.payments, trial.cap_use, trial.status
+        result.missing += trial.missing
+        shown = "；".join(f"依「{c}」可得 {yuan(a)}" for a, _, c, _, _ in trials)
+        cite = next((Reasoner.citation(result.decision.policy, str(cl)).short() for (_, cl) in result.decision.answer.get("highest")), "")
+        result.reasons.append(f"待遇就高（按金额比较）：{shown} → 取「{cand}」{cite}")
+
+    def _project(self, result: ClaimResult, project: str, base: int, view: View) -> Payment | None:
         decision = result.decision
-        rate, rate_from = _number(decision, "救助比例", project)
+        rate, rate_from = view("救助比例", project)
         if rate is None:
             if rate_from == ITEM_UNDECIDED:
                 result.status = CLAIM_UNDECIDED
@@ -221,19 +265,19 @@ class Settler:
             elif rate_from == "已排除":
                 result.reasons.append(f"救助项目「{project}」的救助比例已被排除")
             return None
-        deductible, deductible_status = _number(decision, "救助起付标准", project)
-        cap, _ = _number(decision, "年度救助限额", project)
+        deductible, _ = view("救助起付标准", project)
+        cap, cap_status = view("年度救助限额", project)
         modes = {str(m) for (p, m) in decision.answer.get("deductible_mode") if p == project}
         parts, cites = [], [c for c in (_cite(decision, i, project) for i in ("救助起付标准", "救助比例", "年度救助限额")) if c]
         eligible, deductible_text = self._deductible(project, base, int(deductible or 0), "per_stay" in modes)
-        if deductible is None and deductible_status != ITEM_DECIDED:
+        if deductible is None:
             deductible_text = f"{yuan(base)}（本项目对其类别未规定起付标准）"
         raw = round_fen(eligible * rate)
         parts.append(f"{deductible_text} × {pct(rate)} = {yuan(raw)}")
         paid = raw
         holders = sorted({str(x) for (p, x) in decision.answer.get("cap_applies") if p == project}, key=lambda x: x != project)
         for holder in holders:
-            limit, _ = _number(decision, "年度救助限额", holder)
+            limit, _ = view("年度救助限额", holder)
             if limit is None:
                 continue
             used = self.state.paid.get(holder, 0)
@@ -241,11 +285,11 @@ class Settler:
             parts.append(f"{holder}年度救助限额 {yuan(int(limit))}，本年已付 {yuan(used)}")
             paid = min(paid, room)
         if cap is None and not any(p == project for (p, x) in decision.answer.get("cap_applies") if x != project):
-            parts.append("本项目不设年度限额" if _number(decision, "年度救助限额", project)[1] == "inf" else "本项目未规定年度限额")
+            parts.append("本项目不设年度限额" if cap_status == "inf" else "本项目未规定年度限额")
         for holder in holders:
             self.state.paid[holder] = self.state.paid.get(holder, 0) + paid
             result.cap_use[holder] = self.state.paid[holder]
-        category = _number(decision, "救助比例", project)[1]
+        category = rate_from
         sources = " ".join(dict.fromkeys(c.short() for c in cites))
         text = f"救助项目「{project}」（依「{category}」）：" + "；".join(parts) + f" → {yuan(paid)} {sources}"
         return Payment(project, paid, text, cites, holders)

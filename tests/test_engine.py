@@ -151,3 +151,66 @@ def test_cli_compile_prints_facts_with_citations() -> None:
     assert result.returncode == 0
     assert 'benefit(rate,"住院及门诊特殊病种","第一类",' in result.stdout
     assert "% 〔二（四）2〕" in result.stdout
+
+
+MONEY = """
+政策 金额比较政策 {
+  名称 "测试：待遇就高按金额"  文号 "测〔2024〕2号"  地区 比较市  施行 2024-01-01
+}
+就医类别 住院 "住院"
+救助项目 住院 "住院救助"
+条款 "一" {
+  原文 "甲类：特困人员；乙类：低保对象。"
+  身份 特困人员、低保对象 由 民政 认定
+  类别 甲类 若 身份 特困人员
+  类别 乙类 若 身份 低保对象
+  生效 认定当日
+}
+条款 "二" {
+  原文 "同时符合的，按救助金额较高的类别救助。"
+  待遇就高 按 金额
+}
+条款 "三" {
+  原文 "甲类不设起付标准，按60%救助；乙类起付标准5000元，按90%救助；年度限额10万元。"
+  救助项目 住院 覆盖 住院
+  救助项目 住院 按年起付
+  救助起付标准（住院） 甲类 无；乙类 5000元
+  救助比例（住院） 甲类 60%；乙类 90%
+  年度救助限额（住院） 所有对象 10万元
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def money(tmp_path_factory: pytest.TempPathFactory) -> Reasoner:
+    folder = tmp_path_factory.mktemp("money")
+    (folder / "money.rules").write_text(MONEY, encoding="utf-8")
+    return Reasoner(PolicySet.load(folder))
+
+
+def bill(self_pay: int) -> dict[str, object]:
+    return {"地区": "比较市", "日期": "2024-12-31",
+            "身份": [{"名称": n, "认定部门": "民政", "认定日期": "2024-01-01"} for n in ("特困人员", "低保对象")],
+            "就医": [{"编号": "c1", "日期": "2024-03-01", "类别": "住院", "政策范围内费用": self_pay + 1000,
+                      "基本医保支付": 1000, "大病保险支付": 0}]}
+
+
+def test_per_amount_mode_leaves_differing_items_to_the_bill(money: Reasoner) -> None:
+    d = money.decide({k: v for k, v in bill(1).items() if k != "就医"})
+    assert d.item("救助比例", "住院").status == "视账单而定"
+    assert {a.category: a.value for a in d.item("救助比例", "住院").lost} == {"甲类": "60%", "乙类": "90%"}
+    assert d.item("年度救助限额", "住院").value == "100,000.00元"  # the candidates agree
+
+
+@pytest.mark.parametrize("self_pay, winner, paid", [
+    (10000, "甲类", 600000),    # 甲 10,000 × 60% = 6,000.00 > 乙 (10,000 − 5,000) × 90% = 4,500.00
+    (15000, "甲类", 900000),    # crossover: 甲 9,000.00 = 乙 (15,000 − 5,000) × 90% = 9,000.00 → first in order
+    (100000, "乙类", 8550000),  # 甲 60,000.00 < 乙 (100,000 − 5,000) × 90% = 85,500.00
+])
+def test_per_amount_mode_pays_the_higher_candidate_and_shows_the_comparison(money: Reasoner, self_pay: int, winner: str, paid: int) -> None:
+    from reasoner.settle import settle
+
+    (s,) = settle(money, bill(self_pay))
+    (c,) = s.claims
+    assert c.assistance == paid
+    assert any(f"取「{winner}」" in r and "依「甲类」可得" in r and "依「乙类」可得" in r for r in c.reasons), c.reasons
