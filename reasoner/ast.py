@@ -142,6 +142,14 @@ class NotInCategory:
 
 
 @dataclass(frozen=True)
+class ClaimKindIs:
+    """`就医类别 住院`: the claim being settled is of one of these kinds."""
+
+    names: tuple[Name, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class Comparison:
     left: Operand
     op: str  #: one of >= > <= < =
@@ -156,7 +164,7 @@ class BoolFact:
     span: Span
 
 
-Cond = Union[AnyOf, AllOf, Not, HasIdentity, InCategory, NotInCategory, Comparison, BoolFact]
+Cond = Union[AnyOf, AllOf, Not, HasIdentity, InCategory, NotInCategory, ClaimKindIs, Comparison, BoolFact]
 
 
 # ------------------------------------------------------------------ statements

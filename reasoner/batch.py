@@ -157,7 +157,7 @@ class _Atom:
     """An atomic condition as the columns evaluate it; sides are facts or per-context constants."""
 
     aid: str
-    kind: str  #: "bool" or "cmp"
+    kind: str  #: "bool", "cmp" or "unknown"
     fact: str = ""  #: bool: the fact
     op: str = ""
     sides: tuple[tuple[str, Any, Any], ...] = ()  #: ("fact", name, rate) or ("op", operand, None)
@@ -286,7 +286,10 @@ class _Batch:
         for aid, cond in policy.atoms.items():
             if isinstance(cond, ast.BoolFact):
                 name = cond.name.text
-                ok &= units.get(name) == "布尔"
+                if name not in units:  # not a person fact (e.g. a 就医事实): never known in a person's decision
+                    atoms.append(_Atom(aid, "unknown"))
+                    continue
+                ok &= units[name] == "布尔"
                 atoms.append(_Atom(aid, "bool", fact=name))
                 used.append(name)
                 continue
@@ -467,6 +470,8 @@ class _Batch:
             if atom.kind == "bool":
                 value = flags[atom.fact]
                 known = present[atom.fact].copy()
+            elif atom.kind == "unknown":
+                value = known = absent
             else:
                 value, known = self._compare(ctx, atom, money, present, k)
             codes.append(np.where(known, value.astype(np.int64), 2))

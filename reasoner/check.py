@@ -183,6 +183,12 @@ class Checker:
                 self._targets(node.names)
             elif isinstance(node, ast.BoolFact):
                 self._bool_fact(node.name)
+            elif isinstance(node, ast.ClaimKindIs):
+                for name in node.names:
+                    if name.text not in self.table.claim_kinds:
+                        self.diags.append(_unknown("就医类别", name, list(self.table.claim_kinds), "E209"))
+                if not self._claim_context:
+                    self.diags.append(Diagnostic("E212", Severity.ERROR, "「就医类别」条件只能用于救助项目条件和「排除 就医」", node.span))
             elif isinstance(node, ast.Comparison):
                 left, right = self._operand_unit(node.left), self._operand_unit(node.right)
                 if left and right and left != right:

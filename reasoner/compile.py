@@ -193,7 +193,8 @@ class Lowerer:
     def _node(self, kind: str, label: str, payload: str = "", span: ast.Span | None = None, children: list[str] = ()) -> str:  # type: ignore[assignment]
         nid = f"n{len(self.out.nodes) + 1}"
         self.out.nodes[nid] = NodeInfo(nid, kind, label, payload, span)
-        term = {"ident": f"ident({q(payload)})", "incat": f"incat({q(payload)})", "atom": f"atom({payload})"}.get(kind, kind)
+        term = {"ident": f"ident({q(payload)})", "incat": f"incat({q(payload)})", "atom": f"atom({payload})",
+                "claimkind": f"claimkind({q(payload)})"}.get(kind, kind)
         self.emit(f"node({nid},{term})")
         for child in children:
             self.emit(f"sub({nid},{child})")
@@ -211,6 +212,9 @@ class Lowerer:
             if len(kids) == 1:
                 return kids[0]
             return self._node("any", "具有下列身份之一：" + "、".join(n.text for n in cond.names), span=cond.span, children=kids)
+        if isinstance(cond, ast.ClaimKindIs):
+            kids = [self._node("claimkind", f"就医类别为「{n.text}」", n.text, n.span) for n in cond.names]
+            return kids[0] if len(kids) == 1 else self._node("any", "就医类别为" + "、".join(n.text for n in cond.names) + "之一", span=cond.span, children=kids)
         if isinstance(cond, (ast.InCategory, ast.NotInCategory)):
             kids = [self._node("incat", f"属于「{n.text}」", n.text, n.span) for n in cond.names]
             listed = "、".join(n.text for n in cond.names)

@@ -137,6 +137,28 @@ class GraphReader:
         label = ITEM_LABEL[str(item)] + (f"（{scope}）" if scope else "")
         return f"{label}：{self.d.values[str(vid)].display}，依「{cat}」", "结论"
 
+    def _claim_kind(self, kind: Term) -> tuple[str, str]:
+        claim = self.d.claim
+        return f"就医记录{' ' + claim.id if claim else ''}：类别「{kind}」", "输入事实"
+
+    def _applies(self, project: Term) -> tuple[str, str]:
+        return f"救助项目「{project}」适用于本次就医", "结论"
+
+    def _claim_blocked(self, xid: Term) -> tuple[str, str]:
+        return "本次就医不纳入医疗救助", "结论"
+
+    def _cap_applies(self, project: Term, holder: Term) -> tuple[str, str]:
+        return f"救助项目「{project}」的支付计入「{holder}」的年度限额", "结论"
+
+    def _deductible_mode(self, project: Term, mode: Term) -> tuple[str, str]:
+        return f"救助项目「{project}」的起付标准{'按年累计' if mode == 'annual' else '按次扣除'}", "结论"
+
+    def _after(self, project: Term) -> tuple[str, str]:
+        return f"救助项目「{project}」以其他救助后的剩余负担为基数", "结论"
+
+    def _candidate(self, cat: Term) -> tuple[str, str]:
+        return f"「{cat}」参加按金额的待遇就高比较", "结论"
+
     def _blocked(self, item: Term, scope: Term, cat: Term, xid: Term) -> tuple[str, str]:
         label = ITEM_LABEL[str(item)] + (f"（{scope}）" if scope else "")
         return f"「{cat}」的{label}被排除", "结论"

@@ -374,6 +374,9 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
     def not_in_category(self, meta: Any, items: list[Any]) -> ast.NotInCategory:
         return ast.NotInCategory(items[1], self._s(meta))
 
+    def claim_kind_is(self, meta: Any, items: list[Any]) -> ast.ClaimKindIs:
+        return ast.ClaimKindIs(items[1], self._s(meta))
+
     def comparison(self, meta: Any, items: list[Any]) -> ast.Comparison:
         return ast.Comparison(items[0], items[1], items[2], self._text(meta), self._s(meta))
 
