@@ -10,6 +10,7 @@ from typing import Any
 
 from .decide import Citation
 from .explain import SCHEMA as DECISION_SCHEMA
+from .explain import explain_json
 from .numeric import ROUNDING, yuan
 from .settle import ClaimResult, Settlement
 from .version import __version__
@@ -108,6 +109,7 @@ def settlement_json(settlement: Settlement) -> dict[str, Any]:
             "payments": [{"project": p.project, "paid_fen": p.paid, "text": p.text, "clauses": [cite(x) for x in p.citations]}
                          for p in c.payments],
             "cap_use_fen": c.cap_use, "reasons": c.reasons, "missing": c.missing,
+            "justification": explain_json(c.decision),
         })
     return {"schema": SCHEMA, "decision_schema": DECISION_SCHEMA, "reasoner_version": __version__,
             "person": {"id": settlement.person.id, "region": settlement.person.region}, "year": settlement.year,
