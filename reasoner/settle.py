@@ -227,6 +227,7 @@ class Settler:
                 result.reasons.append(f"「{decision.policy.name}」没有适用于{result.claim.kind}的救助项目")
             if not decision.categories:
                 result.reasons.append(f"就医日期 {result.claim.date} 时{decision.status}（所属类别：无）")
+                result.reasons += _status_reasons(decision)
 
     def _pay(self, result: ClaimResult, projects: list[str], view: View) -> None:
         after = {str(p) for (p,) in result.decision.answer.get("after")}
@@ -306,6 +307,26 @@ class Settler:
         self.state.deductible_base[project] = counted + base
         eligible = max(0, base - left)
         return eligible, f"({yuan(base)} − 起付标准余额 {yuan(left)}（起付标准 {yuan(deductible)}，本年已计入 {yuan(counted)}）)"
+
+
+def _status_reasons(decision: Decision) -> list[str]:
+    """Why a person held no category on a claim's date: identities not yet (or no longer) in effect,
+    recognised by the wrong department, or groups whose benefits another document sets."""
+    out = []
+    claims = {c.name: c for c in decision.person.identities}
+    start = next((Reasoner.citation(decision.policy, str(cl)) for (_, cl) in decision.answer.get("start_rule")), None)
+    for (ident,) in sorted(decision.answer.get("not_yet")):
+        c = claims[str(ident)]
+        out.append(f"身份「{ident}」认定于 {c.recognised}，就医日期 {decision.person.date} 时尚未生效" + (f" {start.short()}" if start else ""))
+    for (ident,) in sorted(decision.answer.get("expired")):
+        if not decision.answer.has("in_effect", ident):
+            out.append(f"身份「{ident}」已于 {claims[str(ident)].ended} 终止")
+    for (ident, dept) in sorted(decision.answer.get("wrong_dept")):
+        out.append(f"身份「{ident}」应由{decision.policy.identities.get(str(ident))}部门认定，记录为「{claims[str(ident)].department}」")
+    for (target, document, cl) in sorted(decision.answer.get("delegated")):
+        if decision.answer.has("member", target):
+            out.append(f"「{target}」的待遇另行规定：{document} {Reasoner.citation(decision.policy, str(cl)).short()}")
+    return out
 
 
 def _cite(decision: Decision, item: str, project: str) -> Citation | None:
