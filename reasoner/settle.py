@@ -203,7 +203,8 @@ class Settler:
         amount, text = settle_catastrophic(claim, params, self.state)
         result.catastrophic = amount
         cite = f" {tilt_item.citation.short()}" if tilt_item and tilt_item.citation else ""
-        result.catastrophic_text = f"大病保险（{label}{'，依「' + tilt_item.category + '」' if tilt_item else ''}）：{text}{cite}"
+        source = f"，依「{tilt_item.category}」" if tilt_item else ""
+        result.catastrophic_text = f"大病保险（{label}{source}）：{text}{cite}"
 
     def _assistance(self, result: ClaimResult) -> None:
         decision = result.decision
