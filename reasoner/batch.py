@@ -44,12 +44,12 @@ import numpy as np
 
 from . import ast
 from .compile import CompiledPolicy
-from .decide import Decision, Reasoner, _convert
-from .numeric import OPS, AtomResult, Evaluated, _side, evaluate_atom, month_relation, parse_bool, parse_money
+from .decide import Decision, Prepared, Reasoner, _convert
+from .numeric import OPS, Evaluated, _side, month_relation, parse_bool, parse_money
 from .params import parse_assumed
 from .person import Person, RecordError, parse_person
 from .policies import PolicySelectionError, Selection
-from .solve import GroundPolicy, Signature
+from .solve import GroundPolicy
 
 #: Errors a row may end in; they are kept in place (Reasoner.decide raises the same ones).
 #: ValueError is the bare error of parse_assumed (a malformed 假设参数 amount).
@@ -228,38 +228,17 @@ def clear_cache(reasoner: Reasoner) -> None:
 
 
 # ------------------------------------------------------------------ the exact per-row path
-@dataclass
-class _Prepared:
-    person: Person
-    selection: Selection
-    facts: dict[str, Any]
-    values: dict[str, Evaluated]
-    atoms: dict[str, AtomResult]
-    signature: Signature
+_Prepared = Prepared
 
 
-def _prepare(reasoner: Reasoner, record: Any, index: int) -> _Prepared:
-    """Reasoner.decide up to the signature, step for step (raises what decide raises).
-
-    Suggested refactor: a Reasoner.prepare(record) returning this, used by decide() itself,
-    so that the two cannot drift apart.
-    """
-    person = record if isinstance(record, Person) else parse_person(record, index)
-    selection = reasoner.policies.select(person.region, person.date)
-    policy = selection.policy
-    reasoner._check_identities(policy, person)
-    facts = reasoner._typed_facts(policy, person)
-    fact_units = {d.name.text: d.unit or "" for d in policy.source.decls if d.kind == "fact"}
-    values = reasoner._context(policy, person, set(fact_units))
-    assumed = parse_assumed(person.assumed)
-    lookup = lambda name: reasoner.policies.params.lookup(name, person.region, person.year, assumed)
-    atoms = {aid: evaluate_atom(cond, facts, fact_units, lookup) for aid, cond in policy.atoms.items()}
-    return _Prepared(person, selection, facts, values, atoms, reasoner.signature(policy, person, atoms))
+def _prepare(reasoner: Reasoner, record: Any, index: int) -> Prepared:
+    """Reasoner.decide up to the signature (raises what decide raises)."""
+    return reasoner.prepare(record, index=index)
 
 
 def _values_key(reasoner: Reasoner, policy: CompiledPolicy, person: Person) -> tuple[Any, ...]:
     """The key under which Reasoner._context caches a date context's values."""
-    return (policy.name, person.year, person.region, tuple(sorted(parse_assumed(person.assumed).items())))
+    return reasoner.context_key(policy, person)
 
 
 # ------------------------------------------------------------------ the batch

@@ -106,6 +106,18 @@ class Decision:
         raise KeyError(f"{item}（{scope}）")
 
 
+@dataclass
+class Prepared:
+    """A decision up to its signature: everything the numeric layer computed for one person."""
+
+    person: Person
+    selection: Selection
+    facts: dict[str, Any]
+    values: dict[str, Evaluated]
+    atoms: dict[str, AtomResult]
+    signature: Signature
+
+
 class Reasoner:
     """Decides persons under a policy set; keeps one grounding per policy and date context."""
 
@@ -135,9 +147,14 @@ class Reasoner:
             if claim.name not in policy.identities:
                 raise RecordError(f"身份[{i}].名称", f"「{policy.name}」没有身份「{claim.name}」；可用的身份：{'、'.join(policy.identities)}", person.id)
 
+    @staticmethod
+    def context_key(policy: CompiledPolicy, person: Person) -> tuple[Any, ...]:
+        """What a date context's benefit values depend on: policy, year, region, assumed parameters."""
+        return (policy.name, person.year, person.region, tuple(sorted(parse_assumed(person.assumed).items())))
+
     def _context(self, policy: CompiledPolicy, person: Person, facts: set[str]) -> dict[str, Evaluated]:
         assumed = parse_assumed(person.assumed)
-        key = (policy.name, person.year, person.region, tuple(sorted(assumed.items())))
+        key = self.context_key(policy, person)
         if key not in self._values:
             year = person.year
             lookup = lambda name: self.policies.params.lookup(name, person.region, year, assumed)  # noqa: E731
@@ -157,7 +174,15 @@ class Reasoner:
     # ---------------------------------------------------------------- decision
     def decide(self, record: Person | dict[str, Any], claim: Claim | None = None) -> Decision:
         """Decide as of the record's date, or, for a claim, as of the claim's date with its facts."""
-        person = record if isinstance(record, Person) else parse_person(record)
+        prep = self.prepare(record, claim)
+        answer = self._ground(prep.selection.policy, prep.values).solve(prep.signature)
+        decision = self._assemble(prep.person, prep.selection, answer, prep.atoms, prep.values, prep.facts)
+        decision.claim = claim
+        return decision
+
+    def prepare(self, record: Person | dict[str, Any], claim: Claim | None = None, index: int = 0) -> Prepared:
+        """Everything up to the solve: policy, typed facts, the date's values, atom truth values, signature."""
+        person = record if isinstance(record, Person) else parse_person(record, index)
         if claim is not None:
             person = replace(person, date=claim.date)
         selection = self.policies.select(person.region, person.date)
@@ -172,11 +197,7 @@ class Reasoner:
         assumed = parse_assumed(person.assumed)
         lookup = lambda name: self.policies.params.lookup(name, person.region, person.year, assumed)  # noqa: E731
         atoms = {aid: evaluate_atom(cond, facts, fact_units, lookup) for aid, cond in policy.atoms.items()}
-        sig = self.signature(policy, person, atoms, claim.kind if claim else "")
-        answer = self._ground(policy, values).solve(sig)
-        decision = self._assemble(person, selection, answer, atoms, values, facts)
-        decision.claim = claim
-        return decision
+        return Prepared(person, selection, facts, values, atoms, self.signature(policy, person, atoms, claim.kind if claim else ""))
 
     def _claim_facts(self, policy: CompiledPolicy, person: Person, claim: Claim) -> dict[str, Any]:
         decls = {d.name.text: d for d in policy.source.decls if d.kind == "claim_fact"}
@@ -262,7 +283,7 @@ class Reasoner:
                 person = record if isinstance(record, Person) else parse_person(record, i)
                 out.append(self.decide(person))
             except RecordError as err:
-                out.append(err)
+                out.append(err.with_traceback(None))  # a kept error must not hold the batch's frames alive
         return out
 
 
