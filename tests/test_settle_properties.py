@@ -12,7 +12,9 @@ policy references. Every fact a claim condition needs is given, so no claim may 
     running totals (ClaimResult.cap_use) agree with the payments; for Qinhuangdao the decided caps
     are also the document's numbers (二（三）1、2、3);
 (3) raising one claim's 政策范围内费用 (nothing else) never lowers that claim's payout nor the year's
-    total (a later claim's payout may drop: caps are shared across the year);
+    total (a later claim's payout may drop: caps are shared across the year). For Longyan, where 大病保险
+    is computed on the year's cumulative self-pay and every amount is rounded to the 分 per claim, the
+    year's total may fall by rounding only (at most two 分 per claim; see the test);
 (4) permuting the dates among the claims (so the year is split differently) keeps (1) and (2), and the
     year's total stays ≤ the sum of the caps that bound it.
 """
@@ -26,6 +28,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import reasoner
+from reasoner.numeric import parse_money
 from reasoner.settle import CLAIM_UNDECIDED, Settlement, settle
 
 REASONER = reasoner.Reasoner(reasoner.PolicySet.load(Path(__file__).parent.parent / "rules"))
@@ -220,7 +223,6 @@ def test_raising_a_claims_cost_never_lowers_its_payout_nor_the_years_total(case:
     before = settle_year(record)
     bigger = {**record, "就医": [dict(c) for c in record["就医"]]}
     claim = bigger["就医"][index]
-    from reasoner.numeric import parse_money
     claim["政策范围内费用"] = money(parse_money(claim["政策范围内费用"]) + delta)
     after = settle_year(bigger)
     for s in (before, after):
@@ -230,7 +232,13 @@ def test_raising_a_claims_cost_never_lowers_its_payout_nor_the_years_total(case:
     own_before = next(c.assistance for c in before.claims if c.claim.id == cid)
     own_after = next(c.assistance for c in after.claims if c.claim.id == cid)
     assert own_after >= own_before, f"{cid} 的政策范围内费用提高 {delta} 分后，本笔救助由 {own_before} 降为 {own_after}"
-    assert after.total_assistance >= before.total_assistance, (
+    # Qinhuangdao claims carry their 大病保险支付, so raising one claim changes no other claim's 医保后自付: the year's
+    # total is exactly monotone. Longyan computes 大病保险 on the year's cumulative self-pay: raising a claim gives
+    # later claims a little more 大病保险 and less 医保后自付, and with 大病保险 and 医疗救助 each rounded to the 分 per
+    # claim the year's total may fall by a 分 or so (found: +0.01元 on c1 → c2 大病保险 +0.01元, 救助 −0.01元, year −0.01元).
+    # In exact arithmetic it cannot fall; the rounding allowance is one 分 per rounded amount (two per claim).
+    allowance = 0 if record["地区"] == "秦皇岛市" else 2 * len(record["就医"])
+    assert after.total_assistance >= before.total_assistance - allowance, (
         f"{cid} 的政策范围内费用提高 {delta} 分后，本年救助合计由 {before.total_assistance} 降为 {after.total_assistance}")
 
 
