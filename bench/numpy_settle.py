@@ -109,6 +109,7 @@ def settle(cols: dict[str, Any], coverage: dict[str, int] | None = None) -> dict
     out = {key: np.zeros((n, MAX_CLAIMS), dtype=np.int64) for key in ("catastrophic", "self_pay", "assistance")}
     out["status"] = np.zeros((n, MAX_CLAIMS), dtype=np.int8)
     ordinary_cap = ORDINARY_FEN["cap"]
+    prev_rate = np.full(n, -1, dtype=np.int64)  # coverage only: the previous claim's decided rate (−1 none)
     for k in range(MAX_CLAIMS):
         active = claims["count"] > k
         if not active.any():
@@ -139,6 +140,7 @@ def settle(cols: dict[str, Any], coverage: dict[str, int] | None = None) -> dict
         out["assistance"][:, k] = assistance
         out["status"][:, k] = np.where(active, np.where(pays, SETTLED, NO_ASSISTANCE), 0)
         if coverage is not None:
+            rate = np.where(d["救助比例.status"] == DECIDED, d["救助比例.value"], -1)
             ordinary_raw = _segments(before, after, ORDINARY_FEN)
             for key, mask in {
                 "claims": active,
@@ -158,8 +160,10 @@ def settle(cols: dict[str, Any], coverage: dict[str, int] | None = None) -> dict
                 "cap_binds": pays & (raw > room),
                 "cap_already_used_up": pays & (room == 0),
                 **{f"rate_{r // 10}%": pays & (d["救助比例.value"] == r) for r in (900, 700, 600, 500)},
+                "rate_differs_from_previous_claim": active & (k > 0) & (rate != prev_rate),
             }.items():
                 coverage[key] = coverage.get(key, 0) + int(mask.sum())
+            prev_rate = rate
     return out
 
 

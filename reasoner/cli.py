@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from .check import check, iter_statements
@@ -19,7 +20,8 @@ from .diagnostics import DiagnosticError, has_errors, render_all
 from .explain import decision_json, explain_json, explain_text, why_not_text
 from .parse import parse_file
 from .person import RecordError, load_records, parse_person
-from .policies import PolicySelectionError, PolicySet, bundled_rules_dir
+from .policies import PolicySelectionError, PolicySet, bundled_rules_dir, load_policy
+from .lint import EXIT_BY_SEVERITY, lint, render_text, to_sarif, worst
 from .settle import CLAIM_UNDECIDED, settle
 from .settle_explain import settlement_json, settlement_text
 from . import ast
@@ -179,6 +181,22 @@ def cmd_settle(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_lint(args: argparse.Namespace) -> int:
+    policies = PolicySet.load(args.rules or Path(args.file).parent)
+    target, parent = load_policy(args.file), load_policy(args.parent) if args.parent else None
+    policies.policies[target.name] = target  # the file as given, even if the folder holds another version
+    if parent is not None:
+        policies.policies[parent.name] = parent
+    findings = lint(policies, target.name, parent.name if parent else None)
+    if args.sarif:
+        _print_json(to_sarif({target.name: findings}))
+    elif args.json:
+        _print_json({"policy": target.name, "findings": [f.to_json() for f in findings]})
+    else:
+        print(render_text(target.name, findings, with_interpretations=not args.brief), end="")
+    return EXIT_BY_SEVERITY[worst(findings)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reasoner", description="医疗救助政策推理器：检查规则、编译为ASP事实、按日期决定并解释")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -200,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "explain":
             p.add_argument("--why-not", metavar="类别", help="列出不属于该类别的原因（未满足的条件）及其待遇")
         p.set_defaults(func=func)
+    p = sub.add_parser("lint", help="起草人检查：矛盾、非全序的待遇就高、空缺、死条款、与上位政策的差异，每项附证例")
+    p.add_argument("file", help="要检查的规则文件")
+    p.add_argument("--parent", help="上位政策的规则文件（默认：按文件声明的「上位」在同一目录中查找）")
+    p.add_argument("--rules", help="规则目录（默认：该文件所在目录，其中的参数文件与上位政策一并读取）")
+    p.add_argument("--brief", action="store_true", help="不列出各条「解释」")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--sarif", action="store_true", help="输出 SARIF 2.1.0，供编辑器与CI在条款处显示")
+    p.set_defaults(func=cmd_lint)
     p = sub.add_parser("settle", help="逐笔结算一年的就医记录：大病保险（含倾斜）与医疗救助，列出每步算式")
     p.add_argument("persons", nargs="+", help="含「就医」记录的个人记录文件（YAML或JSON）")
     p.add_argument("--year", type=int, help="只结算这一年（默认：记录中出现的每一年）")

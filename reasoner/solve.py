@@ -36,7 +36,7 @@ def generic_program() -> str:
         return "\n".join((folder / name).read_text(encoding="utf-8") for name in ASP_PROGRAMS)
 
 
-_CONVERTED: dict[clingo.Symbol, Term] = {}
+_CONVERTED: dict[int, Term] = {}
 
 
 def to_python(sym: clingo.Symbol) -> Term:
@@ -46,7 +46,8 @@ def to_python(sym: clingo.Symbol) -> Term:
     cost of a new answer set, and the symbols are person-free (ids, names, small numbers),
     so the memo is bounded by the policies' size, like clingo's own symbol table.
     """
-    hit = _CONVERTED.get(sym)
+    key = sym._rep  # the interned C symbol: hashing it is cheap, hashing a Symbol goes through cffi
+    hit = _CONVERTED.get(key)
     if hit is not None:
         return hit
     if sym.type == clingo.SymbolType.String:
@@ -57,7 +58,7 @@ def to_python(sym: clingo.Symbol) -> Term:
         out = sym.name
     else:
         out = (sym.name, *(to_python(a) for a in sym.arguments))
-    _CONVERTED[sym] = out
+    _CONVERTED[key] = out
     return out
 
 

@@ -1,0 +1,579 @@
+"""This module is the drafter's checker: it searches a policy for conflicts, gaps and
+differences from its parent, each shown by a witness person.
+
+The search is concrete: it builds abstract persons — every identity alone and every pair,
+recognised by the right department and in effect, times every truth assignment of the
+atomic conditions (facts set just at or just across each threshold) — as ordinary person
+records, decides each with the engine (clingo, the same generic programs), and reads the
+findings off the decisions. A witness is therefore a record `reasoner decide` accepts and
+reproduces. Parameters the documents leave open get nominal values (示意值), written into
+the witness as 假设参数 so the run is repeatable.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Iterator
+
+from . import ast
+from .check import iter_statements
+from .compile import CompiledPolicy
+from .decide import ITEM_DECIDED, Decision, Reasoner
+from .diagnostics import Severity
+from .numeric import round_fen, yuan
+from .person import RecordError
+from .policies import PolicySet
+
+NOMINAL_YUAN = 40000  #: 示意值 for every amount parameter the documents do not state
+NOMINAL = "示意值（文件未给出该参数的数值）"
+
+
+@dataclass(frozen=True)
+class ClauseRef:
+    file: str
+    line: int
+    document: str
+    article: str
+    quote: str
+
+    def short(self) -> str:
+        return f"〔{self.document} {self.article}〕{self.file}:{self.line}"
+
+
+@dataclass
+class Finding:
+    code: str  #: stable: L1xx contradiction, L2xx 待遇就高, L3xx gaps, L4xx dead/shadowed, L5xx parent, L6xx ambiguity, L7xx references
+    severity: Severity
+    message: str
+    clauses: list[ClauseRef] = field(default_factory=list)
+    witness: dict[str, Any] | None = None
+    bill: dict[str, Any] | None = None
+    classification: str = ""  #: parent findings: 更严 / 更宽 / 相悖
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "severity": self.severity.value, "message": self.message,
+                "classification": self.classification or None,
+                "clauses": [c.__dict__ for c in self.clauses], "witness": self.witness, "bill": self.bill}
+
+
+def clause_ref(policy: CompiledPolicy, cid: str) -> ClauseRef:
+    info = policy.clauses[cid]
+    return ClauseRef(info.span.file, info.span.line, policy.source.header.docno or policy.name, info.article, info.quote)
+
+
+# ------------------------------------------------------------------ abstract persons
+class Population:
+    """Abstract persons of one policy as concrete records, with their decisions."""
+
+    def __init__(self, reasoner: Reasoner, policy: CompiledPolicy, region: str, on: dt.date,
+                 identities: list[str] | None = None):
+        self.reasoner, self.policy, self.region, self.on = reasoner, policy, region, on
+        self.identities = identities if identities is not None else list(policy.identities)
+        self.assumed = {d.name.text: NOMINAL_YUAN for d in policy.source.decls if d.kind == "param" and d.unit == "金额"}
+
+    def identity_sets(self) -> list[tuple[str, ...]]:
+        return [()] + [(i,) for i in self.identities] + list(itertools.combinations(self.identities, 2))
+
+    def _person_atom(self, aid: str) -> bool:
+        facts = {d.name.text for d in self.policy.source.decls if d.kind == "fact"}
+        cond = self.policy.atoms[aid]
+        names = [cond.name.text] if isinstance(cond, ast.BoolFact) else [
+            op.name.text for op in (cond.left, cond.right) if isinstance(op, ast.NameRef)]
+        return any(n in facts for n in names)
+
+    def record(self, ident_set: tuple[str, ...], atom_values: dict[str, bool]) -> dict[str, Any]:
+        recognised = (self.on.replace(day=1) - dt.timedelta(days=40)).replace(day=1)
+        identities = [{"名称": i, "认定部门": self.policy.identities.get(i) or "民政", "认定日期": str(recognised)} for i in ident_set]
+        facts: dict[str, Any] = {}
+        for aid, value in atom_values.items():
+            facts.update(self._facts_for(self.policy.atoms[aid], value))
+        return {"编号": "证例-" + ("+".join(ident_set) or "无身份"), "地区": self.region, "日期": str(self.on), "身份": identities,
+                "事实": facts, "假设参数": dict(self.assumed)}
+
+    def _facts_for(self, cond: ast.Comparison | ast.BoolFact, value: bool) -> dict[str, Any]:
+        if isinstance(cond, ast.BoolFact):
+            return {cond.name.text: value}
+        facts = {d.name.text for d in self.policy.source.decls if d.kind == "fact"}
+        left, right = cond.left, cond.right
+        if not (isinstance(left, ast.NameRef) and left.name.text in facts):
+            return {}
+        bound = self._number(right)
+        if bound is None:
+            return {}
+        holds_at = {">=": bound, ">": bound + Fraction(1, 100), "<=": bound, "<": bound - Fraction(1, 100), "=": bound}[cond.op]
+        fails_at = {">=": bound - Fraction(1, 100), ">": bound, "<=": bound + Fraction(1, 100), "<": bound, "=": bound + 1}[cond.op]
+        amount = holds_at if value else fails_at
+        return {left.name.text: _yuan_text(amount)}
+
+    def _number(self, op: ast.Operand) -> Fraction | None:
+        """An operand's value in 元 under the nominal parameters."""
+        if isinstance(op, ast.Amount):
+            return Fraction(op.fen, 100)
+        if isinstance(op, ast.Number):
+            return op.value
+        if isinstance(op, ast.Percent):
+            return None
+        name = op.name.text if isinstance(op, ast.NameRef) else op.of.text
+        if name not in self.assumed:
+            return None
+        return Fraction(self.assumed[name]) * (op.rate if isinstance(op, ast.PercentOf) else 1)
+
+    def decisions(self) -> Iterator[tuple[dict[str, Any], Decision]]:
+        """Every identity set, branching only on the atomic conditions its decision actually needs:
+        decide with the facts set so far; if a fact is missing, try the condition true and false."""
+        person_atoms = {a for a in self.policy.atoms if self._person_atom(a)}
+        for ident_set in self.identity_sets():
+            stack: list[dict[str, bool]] = [{}]
+            while stack:
+                values = stack.pop()
+                record = self.record(ident_set, values)
+                try:
+                    decision = self.reasoner.decide(record)
+                except RecordError:
+                    continue
+                open_atoms = sorted(str(a) for (a,) in decision.answer.get("missing") if str(a) in person_atoms and str(a) not in values)
+                if open_atoms:
+                    stack += [dict(values, **{open_atoms[0]: v}) for v in (False, True)]
+                else:
+                    yield record, decision
+
+
+def _yuan_text(amount: Fraction) -> str:
+    fen = round_fen(amount * 100)
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+# ------------------------------------------------------------------ the checker
+class Linter:
+    """Runs every search over one policy (and its parent, when given)."""
+
+    def __init__(self, policies: PolicySet, name: str, parent: str | None = None):
+        self.policies = policies
+        self.reasoner = Reasoner(policies)
+        self.policy = policies.policies[name]
+        self.parent = policies.policies.get(parent) if parent else None
+        header = self.policy.source.header
+        self.region = header.region.text if header.region else ""
+        start = header.start or dt.date(2023, 1, 1)
+        self.on = dt.date(start.year, 3, 15) if start.month < 3 else start + dt.timedelta(days=70)
+        self.findings: list[Finding] = []
+        self._seen: set[str] = set()
+
+    def add(self, key: str, finding: Finding) -> None:
+        if key not in self._seen:
+            self._seen.add(key)
+            self.findings.append(finding)
+
+    def run(self) -> list[Finding]:
+        population = list(Population(self.reasoner, self.policy, self.region, self.on).decisions())
+        self._highest(population)
+        self._reach(population)
+        self._dead_and_shadowed(population)
+        self._by_year_gaps()
+        self._interpretations()
+        self._delegations()
+        self._shared_caps()
+        self._missing_deductibles()
+        self._tiers()
+        self._floors()
+        if self.parent is not None:
+            self._parent(population)
+        order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.NOTE: 2}
+        return sorted(self.findings, key=lambda f: (order[f.severity], f.code, f.message))
+
+    # ---------------------------------------------------------------- 待遇就高
+    def _highest(self, population: list[tuple[dict[str, Any], Decision]]) -> None:
+        highest = [cid for (_, cid) in next(iter(population))[1].answer.get("highest")] if population else []
+        for record, d in population:
+            winners = {it.label: it for it in d.items if it.status == ITEM_DECIDED and it.category in d.categories}
+            for a, b in itertools.permutations(winners.values(), 2):
+                x, y = a.category, b.category
+                if x == y or not (_worse(y, a, d) and _worse(x, b, d)):
+                    continue
+                pair = "、".join(sorted((str(x), str(y))))
+                cites = [c for c in (a.citation, b.citation) if c] + [self.reasoner.citation(self.policy, str(c)) for c in highest]
+                self.add(f"L201:{pair}", Finding(
+                    "L201", Severity.WARNING,
+                    f"待遇就高不是全序：同属「{x}」与「{y}」时，{a.label}以「{x}」为优（{a.value}），{b.label}以「{y}」为优（{b.value}）；"
+                    f"按本文件的读法逐项取高，组合后的待遇多于任一单一类别",
+                    [_from_citation(c) for c in cites], record))
+                self._crossover(record, d, str(x), str(y))
+
+    def _crossover(self, record: dict[str, Any], d: Decision, x: str, y: str) -> None:
+        """Where one category has the lower deductible and the other the higher rate, the better one depends on the bill."""
+        for (item, project, cat, _vid, _) in sorted(d.answer.get("ranked")):
+            if item != "rate" or cat != x:
+                continue
+            dx, rx = self._value(d, "deductible", project, x), self._value(d, "rate", project, x)
+            dy, ry = self._value(d, "deductible", project, y), self._value(d, "rate", project, y)
+            if None in (dx, rx, dy, ry) or rx == ry:
+                continue
+            assert dx is not None and rx is not None and dy is not None and ry is not None
+            if (dx - dy) * (rx - ry) <= 0:
+                continue  # one category is better on both: no crossover
+            bill = (dx * rx - dy * ry) / (rx - ry)
+            if bill <= max(dx, dy):
+                continue
+            self.add(f"L202:{project}:{x}:{y}", Finding(
+                "L202", Severity.NOTE,
+                f"「{x}」与「{y}」在救助项目「{project}」上孰优取决于账单：年度自付 {yuan(round_fen(bill))} 时两者相等"
+                f"（起付标准 {yuan(round_fen(dx))}/{yuan(round_fen(dy))}，比例 {float(rx):.0%}/{float(ry):.0%}）",
+                [], record, {"救助项目": project, "年度医保后自付（元）": _yuan_text(bill / 100)}))
+
+    @staticmethod
+    def _value(d: Decision, item: str, project: str, cat: str) -> Fraction | None:
+        for (i, s, c, v, _) in d.answer.get("ranked"):
+            if (i, s, c) == (item, project, cat):
+                return d.values[str(v)].number
+        return None
+
+    # ---------------------------------------------------------------- gaps, dead and shadowed clauses
+    def _reach(self, population: list[tuple[dict[str, Any], Decision]]) -> None:
+        delegated = {str(t) for d in (population[:1]) for (t, _, _) in d[1].answer.get("delegated")}
+        baseline = {c for r, d in population if not r["身份"] for c in d.categories}
+        for ident in self.policy.identities:
+            alone = [(r, d) for r, d in population if [i["名称"] for i in r["身份"]] == [ident]]
+            reached = any(set(d.categories) - baseline for _, d in alone)
+            benefits = any(it.status == ITEM_DECIDED for _, d in alone for it in d.items)
+            handed_on = ident in delegated or any(g in delegated for _, d in alone for g in d.groups)
+            if reached or handed_on:
+                continue
+            refs = [clause_ref(self.policy, f"c{i}") for i, clause in enumerate(self.policy.source.clauses, start=1)
+                    for s in clause.statements if isinstance(s, ast.IdentityDecl) and ident in [n.text for n in s.names]]
+            witness = alone[0][0] if alone else None
+            what = "只得到群体待遇" if benefits else "不得任何待遇"
+            also = f"（仅可能如无身份者一样属于{'、'.join(sorted(baseline))}）" if baseline else ""
+            self.add(f"L301:{ident}", Finding("L301", Severity.WARNING,
+                                              f"身份「{ident}」本身不使人进入任何救助类别{also}，{what}", refs, witness))
+
+    def _dead_and_shadowed(self, population: list[tuple[dict[str, Any], Decision]]) -> None:
+        member = {c for _, d in population for c in d.categories + d.groups}
+        chosen = {(str(i), str(s), str(c)) for _, d in population for (i, s, c, _) in d.answer.get("chosen")}
+        for cat, clauses in self.policy.category_clauses.items():
+            if cat not in member:
+                self.add(f"L401:{cat}", Finding("L401", Severity.WARNING, f"「{cat}」的条件在任何身份组合与事实取值下都不成立（死条款）",
+                                                [clause_ref(self.policy, c) for c in clauses]))
+        for v in self.policy.values.values():
+            targets = [str(t) for (i, s, t, vid, cl) in population[0][1].answer.get("benefit") if vid == v.vid] if population else []
+            for target in targets:
+                if target == "all" or target not in member:
+                    continue
+                if (v.item, v.scope, target) not in chosen:
+                    self.add(f"L402:{v.vid}:{target}", Finding(
+                        "L402", Severity.WARNING, f"「{target}」的{_label(v.item, v.scope)}在任何人身上都被其他类别的更优待遇覆盖，从未生效",
+                        [clause_ref(self.policy, v.cid)]))
+
+    def _by_year_gaps(self) -> None:
+        header = self.policy.source.header
+        if header.start is None:
+            return
+        last = header.end.year if header.end else header.start.year + 4
+        for v in self.policy.values.values():
+            if not isinstance(v.value, ast.ByYear):
+                continue
+            from .numeric import select_year
+            missing = [y for y in range(header.start.year, last + 1) if select_year(v.value, y) is None]
+            if missing:
+                self.add(f"L303:{v.vid}", Finding("L303", Severity.WARNING,
+                                                  f"{_label(v.item, v.scope)}按年取值，施行期间内 {'、'.join(map(str, missing))} 年没有值",
+                                                  [clause_ref(self.policy, v.cid)]))
+
+    def _delegations(self) -> None:
+        for cid in self.policy.clauses:
+            for stmt in self._statements(cid):
+                if isinstance(stmt, ast.Delegation):
+                    names = "、".join(n.text for n in stmt.targets)
+                    self.add(f"L302:{cid}:{names}", Finding("L302", Severity.NOTE,
+                                                            f"「{names}」的待遇交由其他文件规定（{stmt.document}），本文件未给出标准",
+                                                            [clause_ref(self.policy, cid)]))
+
+    def _statements(self, cid: str) -> list[ast.Statement]:
+        index = int(cid[1:]) - 1
+        return list(self.policy.source.clauses[index].statements)
+
+    # ---------------------------------------------------------------- ambiguities
+    def _interpretations(self) -> None:
+        for cid, info in self.policy.clauses.items():
+            for interp in info.interpretations:
+                self.add(f"L601:{cid}:{interp.key.text}", Finding(
+                    "L601", Severity.NOTE, f"解释「{interp.key.text}」：{interp.text}", [clause_ref(self.policy, cid)]))
+
+    def _shared_caps(self) -> None:
+        caps = self._fixed_values("cap")
+        for cid in self.policy.clauses:
+            for stmt in self._statements(cid):
+                if isinstance(stmt, ast.ProjectRule) and stmt.kind == "sums":
+                    shared = caps.get(stmt.project.text)
+                    parts = [caps.get(p.text) for p in stmt.kinds]
+                    if shared is None or None in parts:
+                        continue
+                    total = sum(p for p in parts if p is not None)
+                    if total > shared:
+                        names = "、".join(f"{p.text} {yuan(int(caps[p.text]))}" for p in stmt.kinds)
+                        self.add(f"L602:{stmt.project.text}", Finding(
+                            "L602", Severity.NOTE,
+                            f"分项限额之和 {yuan(int(total))}（{names}）超过其共用限额「{stmt.project.text}」{yuan(int(shared))}：分项限额不能同时用满",
+                            [clause_ref(self.policy, cid)]))
+
+    def _fixed_values(self, item: str) -> dict[str, Fraction]:
+        """Per scope, a value that is the same for every target and fixed in the text (no parameter)."""
+        out: dict[str, Fraction] = {}
+        for v in self.policy.values.values():
+            if v.item == item and isinstance(v.value, ast.Amount):
+                out[v.scope] = Fraction(v.value.fen)
+        return out
+
+    def _missing_deductibles(self) -> None:
+        by_scope: dict[str, dict[str, set[str]]] = {}
+        for v in self.policy.values.values():
+            for stmt_target in self._targets_of(v.vid):
+                by_scope.setdefault(v.scope, {}).setdefault(v.item, set()).add(stmt_target)
+        for scope, items in by_scope.items():
+            rated, deducted = items.get("rate", set()), items.get("deductible", set())
+            if deducted and "all" not in deducted:
+                lacking = sorted(rated - deducted - {"all"})
+                if lacking:
+                    cid = next(v.cid for v in self.policy.values.values() if v.scope == scope and v.item == "deductible")
+                    self.add(f"L603:{scope}", Finding("L603", Severity.WARNING,
+                                                      f"救助项目「{scope}」为部分类别规定了起付标准，{'、'.join(lacking)}有救助比例却未规定起付标准",
+                                                      [clause_ref(self.policy, cid)]))
+
+    def _targets_of(self, vid: str) -> list[str]:
+        out = []
+        for fact in self.policy.facts:
+            if fact.startswith("benefit(") and f",{vid}," in fact:
+                target = fact.split(",")[2]
+                out.append(target.strip('"'))
+        return out
+
+    def _tiers(self) -> None:
+        """A category listed earlier (a higher tier) that gets less of an item than a later one, or none of it."""
+        order = [c for c, group in self.policy.categories.items() if not group]
+        if not _tiered(self.policy, order):
+            return
+        for item in ("subsidy", "tilt", "rate"):
+            holders = {t for v in self.policy.values.values() if v.item == item for t in self._targets_of(v.vid)}
+            if "all" in holders:
+                continue
+            for hi, lo in itertools.combinations(order, 2):
+                if lo in holders and hi not in holders:
+                    cid = next(v.cid for v in self.policy.values.values() if v.item == item and lo in self._targets_of(v.vid))
+                    self.add(f"L604:{item}:{hi}:{lo}", Finding(
+                        "L604", Severity.NOTE, f"排序在前的「{hi}」没有{_label(item, '')}，而排序在后的「{lo}」有",
+                        [clause_ref(self.policy, cid)]))
+
+    # ---------------------------------------------------------------- references
+    def _floors(self) -> None:
+        header = self.policy.source.header
+        if header.start is None:
+            return
+        last = header.end.year if header.end else header.start.year + 2
+        for v in self.policy.values.values():
+            if not isinstance(v.value, ast.Bounded) or not isinstance(v.value.value, ast.ParamValue):
+                continue
+            floor = v.value.floor
+            if not isinstance(floor, ast.NameRef):
+                continue
+            unknown = []
+            for year in range(header.start.year, last + 1):
+                value = self.policies.params.lookup(v.value.value.param.text, self.region, year)
+                bound = self.policies.params.lookup(floor.name.text, self.region, year)
+                if value.fen is None or bound.fen is None:
+                    unknown.append(year)
+                elif value.fen < bound.fen:
+                    self.add(f"L701:{v.vid}:{year}", Finding(
+                        "L701", Severity.ERROR,
+                        f"{year}年「{v.value.value.param.text}」{yuan(value.fen)} 低于文件要求的下限「{floor.name.text}」{yuan(bound.fen)}",
+                        [clause_ref(self.policy, v.cid)]))
+            if unknown:
+                self.add(f"L702:{v.vid}", Finding(
+                    "L702", Severity.NOTE,
+                    f"无法核对「{v.value.value.param.text}」不低于「{floor.name.text}」：{'、'.join(map(str, unknown))} 年参数文件中没有数值",
+                    [clause_ref(self.policy, v.cid)]))
+
+    # ---------------------------------------------------------------- parent
+    def _parent(self, population: list[tuple[dict[str, Any], Decision]]) -> None:
+        assert self.parent is not None
+        child_h, parent_h = self.policy.source.header, self.parent.source.header
+        if parent_h.start and child_h.start and (child_h.start < parent_h.start or (
+                parent_h.end and (child_h.end is None or child_h.end > parent_h.end))):
+            self.add("L501", Finding("L501", Severity.WARNING, f"施行期间 {child_h.start}—{child_h.end or '未定'} 超出上位政策的 {parent_h.start}—{parent_h.end or '未定'}",
+                                     [], None, classification="相悖"))
+        shared = [i for i in self.policy.identities if i in self.parent.identities]
+        for ident in sorted(set(self.policy.identities) ^ set(self.parent.identities)):
+            ours = ident in self.policy.identities
+            where = "本文件有而上位政策没有" if ours else "上位政策有而本文件没有"
+            self.add(f"L504:{ident}", Finding("L504", Severity.WARNING, f"身份「{ident}」{where}",
+                                              _identity_clauses(self.policy if ours else self.parent, ident),
+                                              classification="更宽" if ours else "更严"))
+        for ident in shared:
+            a, b = self.policy.identities[ident], self.parent.identities[ident]
+            if a != b:
+                self.add(f"L505:{ident}", Finding("L505", Severity.WARNING, f"身份「{ident}」的认定部门不同：本文件 {a or '未写'}，上位政策 {b or '未写'}",
+                                                  classification="相悖"))
+        parent_region = parent_h.region.text if parent_h.region else ""
+        up = Population(self.reasoner, self.parent, parent_region, self.on, shared)
+        for record, mine in Population(self.reasoner, self.policy, self.region, self.on, shared).decisions():
+            try:
+                theirs = self.reasoner.decide(dict(record, 地区=parent_region, 假设参数=up.assumed | record["假设参数"]))
+            except RecordError:
+                continue
+            self._compare(record, mine, theirs)
+
+    def _parent_clauses(self, item: Any) -> list[ClauseRef]:
+        """The parent's clauses for an item it did not give: where it says who gets it."""
+        assert self.parent is not None
+        from .compile import ITEM_CONST
+
+        const = ITEM_CONST[item.item]
+        cids = sorted({v.cid for v in self.parent.values.values() if v.item == const and v.scope == item.scope})
+        return [clause_ref(self.parent, c) for c in cids[:1]]
+
+    def _compare(self, record: dict[str, Any], mine: Decision, theirs: Decision) -> None:
+        for ours in mine.items:
+            other = next((o for o in theirs.items if o.item == ours.item and o.scope == ours.scope), None)
+            a = ours.value if ours.status == ITEM_DECIDED else None
+            b = other.value if other and other.status == ITEM_DECIDED else None
+            if a == b or (a is None and b is None):
+                continue
+            if a is not None and b is not None and ours.number and other and other.number:
+                better = _better(ours.item, ours.number, other.number)
+                if better is None:
+                    continue
+                kind = "更宽" if better else "更严"
+            else:
+                kind = "更宽" if b is None else "更严"
+            cites = [_from_citation(c) for c in (ours.citation, other.citation if other else None) if c]
+            if not (other and other.citation):
+                cites += self._parent_clauses(ours)
+            self.add(f"L503:{ours.label}:{kind}:{ours.category}:{other.category if other else ''}", Finding(
+                "L503", Severity.WARNING if kind == "更严" else Severity.NOTE,
+                f"{ours.label}：本文件给 {a or '无'}（{ours.category or '—'}），上位政策给 {b or '无'}（{other.category if other and other.category else '—'}）——比上位政策{kind}",
+                cites, record, classification=kind))
+
+
+def _worse(cat: str | None, item: Any, d: Decision) -> bool:
+    """Is a category the person holds strictly worse than the winner on this item (a lower value, or none)?"""
+    if cat not in d.categories:
+        return False
+    lost = {alt.category: alt.value for alt in item.lost}
+    return cat not in lost or lost[cat] != item.value
+
+
+def _better(item: str, mine: str, theirs: str) -> bool | None:
+    if mine == theirs:
+        return None
+    if "inf" in (mine, theirs):
+        return mine == "inf" if item != "救助起付标准" else theirs == "inf"
+    a, b = Fraction(mine), Fraction(theirs)
+    if a == b:
+        return None
+    return a < b if item == "救助起付标准" else a > b
+
+
+def _identity_clauses(policy: CompiledPolicy, ident: str) -> list[ClauseRef]:
+    """Clauses that declare an identity or name it in a condition."""
+    out = []
+    for i, clause in enumerate(policy.source.clauses, start=1):
+        text = " ".join(str(s) for s in clause.statements)
+        if f"'{ident}'" in text:
+            out.append(clause_ref(policy, f"c{i}"))
+    return out
+
+
+def _tiered(policy: CompiledPolicy, order: list[str]) -> bool:
+    """Categories are tiers when the policy orders them (待遇就高 按 类别 顺序) or numbers them (第一类, 第二类 …)."""
+    import re
+
+    ordered = any(isinstance(s, ast.Highest) and s.order for _, s in iter_statements(policy.source))
+    return ordered or all(re.fullmatch(r"第[一二三四五六七八九十]+类", c) for c in order)
+
+
+def _label(item: str, scope: str) -> str:
+    from .compile import ITEM_LABEL
+
+    label = ITEM_LABEL.get(item, item)
+    return f"{label}（{scope}）" if scope else label
+
+
+def _from_citation(c: Any) -> ClauseRef:
+    return ClauseRef(c.file, c.line, c.document, c.article, c.quote)
+
+
+def lint(policies: PolicySet, name: str, parent: str | None = None) -> list[Finding]:
+    """Every finding for one policy of a rule set (and against its parent, when named or declared)."""
+    declared = policies.policies[name].source.header.parent
+    return Linter(policies, name, parent or (declared.text if declared and declared.text in policies.policies else None)).run()
+
+
+# ------------------------------------------------------------------ output
+SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
+EXIT_BY_SEVERITY = {None: 0, Severity.NOTE: 0, Severity.WARNING: 4, Severity.ERROR: 5}
+
+
+def worst(findings: list[Finding]) -> Severity | None:
+    for level in (Severity.ERROR, Severity.WARNING, Severity.NOTE):
+        if any(f.severity is level for f in findings):
+            return level
+    return None
+
+
+def render_text(policy: str, findings: list[Finding], with_interpretations: bool = True) -> str:
+    shown = [f for f in findings if with_interpretations or f.code != "L601"]
+    counts = {s.value: sum(f.severity is s for f in findings) for s in (Severity.ERROR, Severity.WARNING, Severity.NOTE)}
+    lines = [f"「{policy}」：{len(findings)} 项发现（" + "，".join(f"{k} {v}" for k, v in counts.items()) + "）"]
+    for f in shown:
+        tag = f"[{f.classification}]" if f.classification else ""
+        lines.append(f"{f.severity.value}[{f.code}]{tag} {f.message}")
+        lines += [f"    {c.short()}" + (f"“{c.quote}”" if c.quote else "") for c in f.clauses]
+        if f.witness:
+            lines.append(f"    证例：{f.witness.get('编号')}（reasoner lint --json 输出完整记录，可直接用于 reasoner decide）")
+        if f.bill:
+            lines.append(f"    账单：{f.bill}")
+    return "\n".join(lines) + "\n"
+
+
+def to_sarif(results: dict[str, list[Finding]]) -> dict[str, Any]:
+    """SARIF 2.1.0, so editors and CI show the findings at the clause they concern."""
+    codes = sorted({f.code for fs in results.values() for f in fs})
+    out = []
+    for fs in results.values():
+        for f in fs:
+            locations = [{"physicalLocation": {"artifactLocation": {"uri": c.file}, "region": {"startLine": c.line}},
+                          "message": {"text": f"〔{c.document} {c.article}〕{c.quote}"}} for c in f.clauses]
+            entry: dict[str, Any] = {"ruleId": f.code, "level": SARIF_LEVEL[f.severity], "message": {"text": f.message},
+                                     "properties": {"classification": f.classification, "witness": f.witness, "bill": f.bill}}
+            if locations:
+                entry["locations"] = locations[:1]
+                entry["relatedLocations"] = [dict(loc, id=i) for i, loc in enumerate(locations[1:], start=1)]
+            out.append(entry)
+    from .version import __version__
+
+    return {"version": "2.1.0", "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+            "runs": [{"tool": {"driver": {"name": "yiliao-jiuzhu-reasoner", "version": __version__,
+                                          "rules": [{"id": c, "shortDescription": {"text": RULES.get(c, c)}} for c in codes]}},
+                      "results": out}]}
+
+
+RULES = {
+    "L201": "待遇就高不是全序：多重身份时各项待遇的最优类别不一致",
+    "L202": "两个类别孰优取决于账单金额（起付标准低者比例也低）",
+    "L301": "身份不能使人进入任何救助类别",
+    "L302": "待遇交由其他文件规定",
+    "L303": "按年取值在施行期间内有空缺年度",
+    "L401": "条件永不成立的类别（死条款）",
+    "L402": "总被其他类别覆盖、从不生效的待遇",
+    "L501": "施行期间超出上位政策",
+    "L503": "待遇比上位政策更宽或更严",
+    "L504": "身份与上位政策不一致",
+    "L505": "认定部门与上位政策不一致",
+    "L601": "规则文件声明的解释",
+    "L602": "分项限额之和超过共用限额",
+    "L603": "部分类别未规定起付标准",
+    "L604": "排序在前的类别缺少排序在后的类别享有的待遇",
+    "L701": "参数低于文件要求的下限",
+    "L702": "无法核对参数下限（参数未知）",
+}
+
