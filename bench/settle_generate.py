@@ -74,7 +74,7 @@ def generate_settle(n: int, seed: int = 0) -> list[dict[str, Any]]:
     day = np.sort(rng.random((n, MAX_CLAIMS)), axis=1)  # fraction of the year, in date order
     severe = rng.random(n) < SEVERE  # a few persons with a grave illness: every claim is expensive
     mu = np.where(kind == 0, np.log(14_000.0), np.log(3_000.0))
-    mu = np.where(severe[:, None], np.where(kind == 0, np.log(80_000.0), np.log(15_000.0)), mu)
+    mu[severe] = np.where(kind[severe] == 0, np.log(80_000.0), np.log(15_000.0))
     cost = np.exp(mu + rng.standard_normal((n, MAX_CLAIMS)) * np.where(kind == 0, 1.1, 1.0)) * 100
     cost = np.clip(cost, COST_MIN, COST_MAX).astype(np.int64)
     whole = rng.random((n, MAX_CLAIMS)) < 0.3

@@ -47,8 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from reasoner import load_policies
 from reasoner import ast as rast
+from reasoner import load_policies
 from reasoner.decide import Decision, Reasoner
 from reasoner.numeric import evaluate_atom
 from reasoner.params import parse_assumed
@@ -125,7 +125,7 @@ class CachedDecider:
             values = r._context(policy, at, set(units))
             assumed = parse_assumed(at.assumed)
             year, region, params = at.year, at.region, r.policies.params
-            lookup = lambda name: params.lookup(name, region, year, assumed)  # noqa: E731
+            lookup = lambda name: params.lookup(name, region, year, assumed)
             person_atoms = {aid: evaluate_atom(cond, facts, units, lookup)
                             for aid, cond in policy.atoms.items() if aid not in claim_atoms}
             context = (policy.name, year, region, tuple(sorted(assumed.items())))
@@ -233,7 +233,7 @@ def _peak(fn: Callable[[], Any]) -> tuple[int, Any]:
     return peak, out
 
 
-def bench_size(n: int, quick: bool, memory_max: int) -> dict[str, Any]:
+def bench_size(n: int, quick: bool, memory_max: int, repeat_max: int) -> dict[str, Any]:
     records = generate_settle(n, seed=1)
     n_claims = sum(len(r["就医"]) for r in records)
     res: dict[str, Any] = {"persons": n, "claims": n_claims}
@@ -247,14 +247,22 @@ def bench_size(n: int, quick: bool, memory_max: int) -> dict[str, Any]:
     res["reasoner"] = {"seconds": round(t, 3), "persons_per_s": round(n / t), "claims_per_s": round(n_claims / t),
                        "us_per_claim": round(1e6 * t / n_claims, 1), "solves": _solves(reasoner) - solves0,
                        "claim_status": dict(statuses)}
+    if n <= repeat_max:  # the same population again: every signature known, the per-claim cost alone
+        tr, _ = _timed(lambda: _settle_all(lambda r: reasoner_settle(reasoner, r), records))
+        res["reasoner"]["repeat"] = {"seconds": round(tr, 3), "persons_per_s": round(n / tr), "claims_per_s": round(n_claims / tr),
+                                     "us_per_claim": round(1e6 * tr / n_claims, 1), "solves": 0}
 
     # 2. memory (separate run: tracing slows Python down)
     m = min(n, memory_max)
     fresh = _warm_reasoner()
-    peak, kept = _peak(lambda: _settle_all(lambda r: reasoner_settle(fresh, r), records[:m]))
-    del kept, fresh
+    peak, _kept = _peak(lambda: _settle_all(lambda r: reasoner_settle(fresh, r), records[:m]))
+    _kept = None
     res["memory"] = {"measured_persons": m, "peak_mb": round(peak / 1e6, 2), "bytes_per_person": round(peak / m),
                      "peak_mb_at_n": round(peak / 1e6 * n / m, 1), "extrapolated": m < n}
+    decider = CachedDecider(_warm_reasoner())
+    peak, _kept = _peak(lambda: _settle_all(lambda r: prototype_settle(decider, r), records[:m]))
+    res["memory"]["prototype_peak_mb"] = round(peak / 1e6, 2)
+    res["memory"]["prototype_bytes_per_person"] = round(peak / m)
 
     # 3. numpy lower bound, and agreement
     t_cols, cols = _timed(lambda: numpy_settle.columns(records))
@@ -281,8 +289,8 @@ def bench_size(n: int, quick: bool, memory_max: int) -> dict[str, Any]:
     solves0 = _solves(decider.reasoner)
     gc.collect()
     tp, proto = _timed(lambda: _settle_all(lambda r: prototype_settle(decider, r), records))
-    text_sample = sample[: (50 if quick else 1000)]
-    json_sample = sample[: (20 if quick else 100)]
+    text_sample = rng.choice(n, size=min(n, 50 if quick else 1000), replace=False).tolist()
+    json_sample = text_sample[: (20 if quick else 100)]
     res["prototype"] = {"seconds": round(tp, 3), "persons_per_s": round(n / tp), "claims_per_s": round(n_claims / tp),
                         "us_per_claim": round(1e6 * tp / n_claims, 1), "speedup": round(t / tp, 2),
                         "ratio_vs_numpy_settle": round(tp / t_np, 1),
@@ -290,8 +298,14 @@ def bench_size(n: int, quick: bool, memory_max: int) -> dict[str, Any]:
                         "decision_cache": {"hits": decider.hits, "misses": decider.misses, "keys": len(decider.cache)},
                         "solves": _solves(decider.reasoner) - solves0,
                         "comparison": compare(results, proto, text_sample, json_sample)}
-    del results, proto
-    gc.collect()
+    if n <= repeat_max:
+        proto = []
+        tr, _ = _timed(lambda: _settle_all(lambda r: prototype_settle(decider, r), records))
+        res["prototype"]["repeat"] = {"seconds": round(tr, 3), "persons_per_s": round(n / tr), "claims_per_s": round(n_claims / tr),
+                                      "us_per_claim": round(1e6 * tr / n_claims, 1)}
+        if "repeat" in res["reasoner"]:
+            res["prototype"]["repeat"]["speedup"] = round(res["reasoner"]["repeat"]["seconds"] / tr, 2)
+            res["prototype"]["repeat"]["ratio_vs_numpy_settle"] = round(tr / t_np, 1)
     return res
 
 
@@ -361,10 +375,10 @@ def profile(n: int) -> dict[str, Any]:
     for name in ("reasoner", "prototype"):
         reasoner = _warm_reasoner()
         if name == "reasoner":
-            call = lambda rec, reasoner=reasoner: reasoner_settle(reasoner, rec)  # noqa: E731
+            call = lambda rec, reasoner=reasoner: reasoner_settle(reasoner, rec)
         else:
             decider = CachedDecider(reasoner)
-            call = lambda rec, decider=decider: prototype_settle(decider, rec)  # noqa: E731
+            call = lambda rec, decider=decider: prototype_settle(decider, rec)
         gc.collect()
         prof = cProfile.Profile()
         t0 = time.perf_counter()
@@ -396,21 +410,27 @@ def report(results: dict[str, Any]) -> str:
         r, p, mem = b["reasoner"], b["prototype"], b["memory"]
         solves = f", {r['solves']} solves" if "solves" in r else ""
         rows.append((f"settle {n} ({b['claims']:,} claims)",
-                     f"{r['persons_per_s']:,} persons/s, {r['claims_per_s']:,} claims/s ({r['seconds']} s, "
-                     f"{r['us_per_claim']} µs/claim{solves}){x}"))
+                     (f"{r['persons_per_s']:,} persons/s, {r['claims_per_s']:,} claims/s ({r['seconds']} s, "
+                     f"{r['us_per_claim']} µs/claim{solves}){x}")))
+        if "repeat" in r:
+            rr = r["repeat"]
+            rows.append((f"settle {n} repeat", (f"{rr['persons_per_s']:,} persons/s, {rr['claims_per_s']:,} claims/s ({rr['seconds']} s, "
+                                               f"{rr['us_per_claim']} µs/claim; same population again, no new signature)")))
         memtxt = f"{mem['peak_mb']} MB for {mem['measured_persons']:,} persons ({mem['bytes_per_person']:,} B/person)"
         if mem["extrapolated"]:
             memtxt += f" → ≈ {mem['peak_mb_at_n']} MB at {n} (scaled)"
+        if "prototype_peak_mb" in mem:
+            memtxt += f"; prototype {mem['prototype_peak_mb']} MB ({mem['prototype_bytes_per_person']:,} B/person)"
         rows.append((f"settle {n} peak memory (tracemalloc)", memtxt))
         if "numpy" in b:
             np_ = b["numpy"]
-            rows.append((f"numpy {n}", f"settle {np_['settle_ms']:.1f} ms (median of {np_['runs']}), columns from records "
-                                       f"{np_['columns_ms']:.1f} ms"))
-            rows.append((f"reasoner/numpy {n}", f"×{np_['ratio_reasoner_vs_settle']:,} (settle only), "
-                                                f"×{np_['ratio_reasoner_vs_columns_and_settle']:,} (columns + settle)"))
+            rows.append((f"numpy {n}", (f"settle {np_['settle_ms']:.1f} ms (median of {np_['runs']}), columns from records "
+                                       f"{np_['columns_ms']:.1f} ms")))
+            rows.append((f"reasoner/numpy {n}", (f"×{np_['ratio_reasoner_vs_settle']:,} (settle only), "
+                                                f"×{np_['ratio_reasoner_vs_columns_and_settle']:,} (columns + settle)")))
             a = b["agreement"]
-            rows.append((f"agreement {n}", f"{a['assistance_and_catastrophic']}% of {a['claims']:,} claims on 医疗救助 and 大病保险 "
-                                           f"({a['all_fields']}% also on 医保后自付 and status; {a['disagreeing_claims']} differ)"))
+            rows.append((f"agreement {n}", (f"{a['assistance_and_catastrophic']}% of {a['claims']:,} claims on 医疗救助 and 大病保险 "
+                                           f"({a['all_fields']}% also on 医保后自付 and status; {a['disagreeing_claims']} differ)")))
             e = b["explain"]
             rows.append((f"explain one person {n}", f"p50 {e['p50_ms']:.2f} ms, p99 {e['p99_ms']:.2f} ms over {e['persons']} persons"))
         ptxt = f"{p['persons_per_s']:,} persons/s, {p['claims_per_s']:,} claims/s ({p['seconds']} s, {p['us_per_claim']} µs/claim"
@@ -421,6 +441,11 @@ def report(results: dict[str, Any]) -> str:
                      f"{'IDENTICAL' if c['identical'] else 'DIFFERS'}: {c['persons_differing']} of {c['persons']:,} persons differ, "
                      f"texts {c['texts_differing']}/{c['texts_compared']}, JSON {c['json_differing']}/{c['json_compared']}")
         rows.append((f"PROTOTYPE cached decisions {n}", ptxt + ")" + x))
+        if "repeat" in p:
+            pr_ = p["repeat"]
+            rows.append((f"PROTOTYPE {n} repeat", (f"{pr_['persons_per_s']:,} persons/s, {pr_['claims_per_s']:,} claims/s ({pr_['seconds']} s, "
+                                                  f"{pr_['us_per_claim']} µs/claim; ×{pr_.get('speedup', '?')} the reasoner's repeat; "
+                                                  f"×{pr_.get('ratio_vs_numpy_settle', '?'):,} numpy settle)")))
     m = results["machine"]
     head = f"settle bench ({m['cpus']} CPUs, Python {m['python']}, clingo {m['clingo']}, numpy {m['numpy']}, commit {m['commit']})"
     text = head + ("\n" + _table(rows) if rows else "")
@@ -429,8 +454,8 @@ def report(results: dict[str, Any]) -> str:
         for name in ("reasoner", "prototype"):
             text += f"\n\nprofile ({name}, cProfile, {pr['persons']:,} persons, {pr['claims']:,} claims; "
             text += f"{pr[name]['profiled_seconds']} s under the profiler)\n"
-            text += _table([(s["stage"], f"{s['cum_s']:7.3f} s  {s['share_pct']:5.1f}%  {s['us_per_claim']:6.1f} µs/claim  "
-                                         f"{s['calls']:,} calls") for s in pr[name]["stages"]])
+            text += _table([(s["stage"], (f"{s['cum_s']:7.3f} s  {s['share_pct']:5.1f}%  {s['us_per_claim']:6.1f} µs/claim  "
+                                         f"{s['calls']:,} calls")) for s in pr[name]["stages"]])
             text += "\n  top functions by own time:\n"
             text += _table([(t["function"], f"own {t['own_s']:.3f} s, cum {t['cum_s']:.3f} s, {t['calls']:,} calls")
                             for t in pr[name]["top_own_time"][:12]])
@@ -444,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=240.0,
                     help="extrapolate a size whose reasoner run is estimated to take longer than this (default 240)")
     ap.add_argument("--memory-max", type=int, default=10000, help="trace memory on at most this many persons (default 10000)")
+    ap.add_argument("--repeat-max", type=int, default=10000,
+                    help="also settle the same population a second time (every signature known) up to this size (default 10000)")
     ap.add_argument("--profile", type=int, default=None, help="persons to profile (default 10000, --quick 2000; 0: none)")
     ap.add_argument("--out", default=str(RESULTS / "settle_latest.json"))
     args = ap.parse_args(argv)
@@ -460,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["sizes"].append(extrapolate(prev, n))
                 continue
         print(f"settle {n} ...", file=sys.stderr)
-        results["sizes"].append(bench_size(n, args.quick, args.memory_max))
+        results["sizes"].append(bench_size(n, args.quick, args.memory_max, args.repeat_max))
     profile_n = args.profile if args.profile is not None else (2000 if args.quick else 10000)
     if profile_n:
         print(f"profile {profile_n} ...", file=sys.stderr)

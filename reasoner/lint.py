@@ -24,7 +24,7 @@ from .decide import ITEM_DECIDED, Decision, Reasoner
 from .diagnostics import Severity
 from .numeric import round_fen, yuan
 from .person import RecordError
-from .policies import PolicySet
+from .policies import PolicySelectionError, PolicySet
 
 NOMINAL_YUAN = 40000  #: 示意值 for every amount parameter the documents do not state
 NOMINAL = "示意值（文件未给出该参数的数值）"
@@ -131,7 +131,7 @@ class Population:
                 record = self.record(ident_set, values)
                 try:
                     decision = self.reasoner.decide(record)
-                except RecordError:
+                except (RecordError, PolicySelectionError):
                     continue
                 open_atoms = sorted(str(a) for (a,) in decision.answer.get("missing") if str(a) in person_atoms and str(a) not in values)
                 if open_atoms:
@@ -156,8 +156,7 @@ class Linter:
         self.parent = policies.policies.get(parent) if parent else None
         header = self.policy.source.header
         self.region = header.region.text if header.region else ""
-        start = header.start or dt.date(2023, 1, 1)
-        self.on = dt.date(start.year, 3, 15) if start.month < 3 else start + dt.timedelta(days=70)
+        self.on = _probe_date(header.start or dt.date(2023, 1, 1))
         self.findings: list[Finding] = []
         self._seen: set[str] = set()
 
@@ -414,11 +413,14 @@ class Linter:
                 self.add(f"L505:{ident}", Finding("L505", Severity.WARNING, f"身份「{ident}」的认定部门不同：本文件 {a or '未写'}，上位政策 {b or '未写'}",
                                                   classification="相悖"))
         parent_region = parent_h.region.text if parent_h.region else ""
-        up = Population(self.reasoner, self.parent, parent_region, self.on, shared)
-        for record, mine in Population(self.reasoner, self.policy, self.region, self.on, shared).decisions():
+        on = _probe_date(max(d for d in (child_h.start, parent_h.start) if d))
+        if (child_h.end and on > child_h.end) or (parent_h.end and on > parent_h.end):
+            return  # no common period: L501 says so
+        up = Population(self.reasoner, self.parent, parent_region, on, shared)
+        for record, mine in Population(self.reasoner, self.policy, self.region, on, shared).decisions():
             try:
                 theirs = self.reasoner.decide(dict(record, 地区=parent_region, 假设参数=up.assumed | record["假设参数"]))
-            except RecordError:
+            except (RecordError, PolicySelectionError):
                 continue
             self._compare(record, mine, theirs)
 
@@ -452,6 +454,12 @@ class Linter:
                 "L503", Severity.WARNING if kind == "更严" else Severity.NOTE,
                 f"{ours.label}：本文件给 {a or '无'}（{ours.category or '—'}），上位政策给 {b or '无'}（{other.category if other and other.category else '—'}）——比上位政策{kind}",
                 cites, record, classification=kind))
+
+
+def _probe_date(start: dt.date) -> dt.date:
+    """A decision date well inside a period starting at `start`, late enough for identities
+    recognised the month before last to be in effect under any 生效 rule."""
+    return dt.date(start.year, 3, 15) if start.month < 3 else start + dt.timedelta(days=70)
 
 
 def _worse(cat: str | None, item: Any, d: Decision) -> bool:
