@@ -65,18 +65,25 @@ TILT_FEN: dict[str, Any] = {
 NEEDED_PARAMS = ("上年度居民人均可支配收入", "最低生活保障边缘家庭标准", "年度救助限额")
 
 
-def generate_settle(n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """n Longyan person records with claims; the same (n, seed) always gives the same records."""
+def generate_settle(n: int, seed: int = 0, severe: float = SEVERE, cost_max: int = COST_MAX) -> list[dict[str, Any]]:
+    """n Longyan person records with claims; the same arguments always give the same records.
+
+    severe and cost_max (分) change the cost distribution: settle_run also cross-checks numpy
+    on a stress population (everyone severe, claims up to 1,000,000元) where the caps bind often.
+    """
     records = generate(n, seed)
     rng = np.random.default_rng([seed, 31337])  # a stream of its own: the person part stays bench.generate's
     count = rng.choice(np.arange(1, MAX_CLAIMS + 1), size=n, p=CLAIM_COUNT_P)
     kind = (rng.random((n, MAX_CLAIMS)) < 0.4).astype(np.int8)  # 0 住院, 1 门诊特殊病种
     day = np.sort(rng.random((n, MAX_CLAIMS)), axis=1)  # fraction of the year, in date order
-    severe = rng.random(n) < SEVERE  # a few persons with a grave illness: every claim is expensive
-    mu = np.where(kind == 0, np.log(14_000.0), np.log(3_000.0))
-    mu[severe] = np.where(kind[severe] == 0, np.log(80_000.0), np.log(15_000.0))
-    cost = np.exp(mu + rng.standard_normal((n, MAX_CLAIMS)) * np.where(kind == 0, 1.1, 1.0)) * 100
-    cost = np.clip(cost, COST_MIN, COST_MAX).astype(np.int64)
+    grave = rng.random(n) < severe  # a few persons with a grave illness: every claim is expensive
+    inpatient = kind == 0
+    mu = np.full((n, MAX_CLAIMS), np.log(3_000.0))  # log median of 政策范围内费用 (元)
+    mu[inpatient] = np.log(14_000.0)
+    mu[grave[:, None] & ~inpatient] = np.log(15_000.0)
+    mu[grave[:, None] & inpatient] = np.log(80_000.0)
+    cost = np.exp(mu + rng.standard_normal((n, MAX_CLAIMS)) * np.where(inpatient, 1.1, 1.0)) * 100
+    cost = np.clip(cost, COST_MIN, cost_max).astype(np.int64)
     whole = rng.random((n, MAX_CLAIMS)) < 0.3
     cost = np.where(whole, cost // 100 * 100, cost)
     share = rng.uniform(0.40, 0.70, (n, MAX_CLAIMS))

@@ -322,6 +322,16 @@ def extrapolate(prev: dict[str, Any], n: int) -> dict[str, Any]:
     return out
 
 
+def stress_agreement(n: int) -> dict[str, Any]:
+    """numpy vs reasoner on a stress population (everyone gravely ill, claims up to 1,000,000元): caps bind often."""
+    records = generate_settle(n, seed=5, severe=1.0, cost_max=1_000_000_00)
+    reasoner = _warm_reasoner()
+    results = [reasoner_settle(reasoner, r) for r in records]
+    coverage: dict[str, int] = {}
+    npres = numpy_settle.settle(numpy_settle.columns(records), coverage)
+    return {"persons": n, "agreement": numpy_settle.agreement(results, records, npres), "coverage": coverage}
+
+
 # ------------------------------------------------------------------ profile
 STAGES: list[tuple[str, str, str]] = [
     # (label, file suffix, function): cumulative time of each, per claim
@@ -446,6 +456,12 @@ def report(results: dict[str, Any]) -> str:
             rows.append((f"PROTOTYPE {n} repeat", (f"{pr_['persons_per_s']:,} persons/s, {pr_['claims_per_s']:,} claims/s ({pr_['seconds']} s, "
                                                   f"{pr_['us_per_claim']} µs/claim; ×{pr_.get('speedup', '?')} the reasoner's repeat; "
                                                   f"×{pr_.get('ratio_vs_numpy_settle', '?'):,} numpy settle)")))
+    if "stress" in results:
+        a = results["stress"]["agreement"]
+        cov = results["stress"]["coverage"]
+        rows.append((f"agreement, stress {results['stress']['persons']:,}",
+                     (f"{a['assistance_and_catastrophic']}% of {a['claims']:,} claims ({a['all_fields']}% all fields); "
+                      f"assistance cap binds on {cov['cap_binds']}, ordinary 大病保险 cap on {cov['catastrophic_ordinary_cap_binds']}")))
     m = results["machine"]
     head = f"settle bench ({m['cpus']} CPUs, Python {m['python']}, clingo {m['clingo']}, numpy {m['numpy']}, commit {m['commit']})"
     text = head + ("\n" + _table(rows) if rows else "")
@@ -488,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
         print(f"settle {n} ...", file=sys.stderr)
         results["sizes"].append(bench_size(n, args.quick, args.memory_max, args.repeat_max))
+    print("stress agreement ...", file=sys.stderr)
+    results["stress"] = stress_agreement(500 if args.quick else 2000)
     profile_n = args.profile if args.profile is not None else (2000 if args.quick else 10000)
     if profile_n:
         print(f"profile {profile_n} ...", file=sys.stderr)

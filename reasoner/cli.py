@@ -21,7 +21,11 @@ from .explain import decision_json, explain_json, explain_text, why_not_text
 from .parse import parse_file
 from .person import RecordError, load_records, parse_person
 from .policies import PolicySelectionError, PolicySet, bundled_rules_dir, load_policy
+from .diff import diff, rules_set
+from .diff import render_svg as render_diff_svg
+from .diff import render_text as render_diff_text
 from .lint import EXIT_BY_SEVERITY, lint, render_text, to_sarif, worst
+from .population import generate as generate_population
 from .settle import CLAIM_UNDECIDED, settle
 from .settle_explain import settlement_json, settlement_text
 from . import ast
@@ -197,6 +201,56 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return EXIT_BY_SEVERITY[worst(findings)]
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    records = load_records(args.population)
+    report = diff(rules_set(args.old), rules_set(args.new), records)
+    if args.svg:
+        Path(args.svg).write_text(render_diff_svg(report), encoding="utf-8")
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        print(render_diff_text(report), end="")
+    return EXIT_INPUT if report.errors else EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    reasoner = Reasoner(PolicySet.load(args.rules))
+    record = load_records(args.person)[0]
+    columns = []
+    for region in (args.a, args.b):
+        try:
+            columns.append(reasoner.decide(dict(record, 地区=region)))
+        except (RecordError, PolicySelectionError) as err:
+            print(f"{region}：错误：{err}", file=sys.stderr)
+            return EXIT_INPUT
+    labels = list(dict.fromkeys(it.label for d in columns for it in d.items))
+    rows = [["", *(f"{d.person.region}（{d.policy.name}）" for d in columns)],
+            ["状态", *(f"{d.status}；{'、'.join(d.categories) or '无类别'}" for d in columns)]]
+    for label in labels:
+        cells = []
+        for d in columns:
+            it = next((i for i in d.items if i.label == label), None)
+            cells.append(f"{it.value}（{it.category}）{it.citation.short() if it.citation else ''}" if it and it.value else (it.status if it else "—"))
+        rows.append([label, *cells])
+    if args.json:
+        _print_json([decision_json(d) | {"region": d.person.region, "policy": d.policy.name} for d in columns])
+    else:
+        for row in rows:
+            print(" | ".join(row))
+    return EXIT_OK
+
+
+def cmd_population(args: argparse.Namespace) -> int:
+    policies = PolicySet.load(args.rules)
+    policy = next((p for p in policies.policies.values() if p.source.header.region and p.source.header.region.text == args.region), None)
+    if policy is None:
+        print(f"错误：没有地区「{args.region}」的政策", file=sys.stderr)
+        return EXIT_INPUT
+    records = generate_population(policy, policies.params, args.n, args.seed, args.year)
+    _print_json(records)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reasoner", description="医疗救助政策推理器：检查规则、编译为ASP事实、按日期决定并解释")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -218,6 +272,27 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "explain":
             p.add_argument("--why-not", metavar="类别", help="列出不属于该类别的原因（未满足的条件）及其待遇")
         p.set_defaults(func=func)
+    p = sub.add_parser("diff", help="两版规则在同一人群上的差异：谁的类别或待遇变了、变化多少、按类别的预算影响")
+    p.add_argument("old", help="原规则：文件（与其所在目录的其他规则一起读取）或目录")
+    p.add_argument("new", help="新规则：文件或目录")
+    p.add_argument("--population", required=True, help="人群记录（YAML、JSON 或 CSV）")
+    p.add_argument("--svg", help="把变化分布图写入此 SVG 文件")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_diff)
+    p = sub.add_parser("compare", help="同一人在两个地区政策下的决定并排对照")
+    p.add_argument("a", help="地区甲，如 龙岩市")
+    p.add_argument("b", help="地区乙，如 秦皇岛市")
+    p.add_argument("--person", required=True, help="个人记录文件（取第一条）")
+    p.add_argument("--rules", default=str(bundled_rules_dir()))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("population", help="为某地区政策生成可复现的合成人群（JSON），供 diff 等使用")
+    p.add_argument("region")
+    p.add_argument("-n", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--year", type=int)
+    p.add_argument("--rules", default=str(bundled_rules_dir()))
+    p.set_defaults(func=cmd_population)
     p = sub.add_parser("lint", help="起草人检查：矛盾、非全序的待遇就高、空缺、死条款、与上位政策的差异，每项附证例")
     p.add_argument("file", help="要检查的规则文件")
     p.add_argument("--parent", help="上位政策的规则文件（默认：按文件声明的「上位」在同一目录中查找）")

@@ -220,7 +220,36 @@ _RecordLoader.yaml_implicit_resolvers = {
 
 
 def load_records(path: str | Path) -> list[Any]:
-    """The raw records of a YAML or JSON file: one record or a list of them."""
+    """The raw records of a YAML, JSON or CSV file: one record or a list of them."""
+    if str(path).endswith(".csv"):
+        return csv_records(path)
     text = Path(path).read_text(encoding="utf-8")
     data = json.loads(text) if str(path).endswith(".json") else yaml.load(text, Loader=_RecordLoader)
     return data if isinstance(data, list) else [data]
+
+
+CSV_IDENTITIES = "身份"  #: one column: 名称|认定部门|认定日期[|终止日期] entries separated by ；
+
+
+def csv_records(path: str | Path) -> list[dict[str, Any]]:
+    """A flat export: columns 编号, 地区, 日期, 身份 (see CSV_IDENTITIES), and one column per fact.
+
+    Empty cells are missing facts (not zero or 否). A malformed identity cell is kept as
+    text so that parse_person reports it in its own row.
+    """
+    import csv
+
+    out: list[dict[str, Any]] = []
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        for row in csv.DictReader(handle):
+            record: dict[str, Any] = {k: row[k] for k in ("编号", "地区", "日期") if row.get(k)}
+            identities: list[Any] = []
+            for entry in filter(None, (row.get(CSV_IDENTITIES) or "").replace(";", "；").split("；")):
+                parts = entry.split("|")
+                keys = ("名称", "认定部门", "认定日期", "终止日期")
+                identities.append(dict(zip(keys, parts)) if 3 <= len(parts) <= 4 else entry)
+            record["身份"] = identities
+            record["事实"] = {k: v for k, v in row.items() if k not in ("编号", "地区", "日期", CSV_IDENTITIES) and v not in (None, "")}
+            out.append(record)
+    return out
+
