@@ -37,6 +37,10 @@ from typing import Any
 from .decide import Decision, ItemDecision, Reasoner
 from .diagnostics import Diagnostic, DiagnosticError
 from .explain import explain_json, explain_text, why_not_text
+from .diff import DiffReport
+from .diff import diff as _diff
+from .lint import Finding
+from .lint import lint as _lint
 from .settle import Settlement
 from .settle import settle as _settle
 from .settle_explain import settlement_json, settlement_text
@@ -47,7 +51,7 @@ from .version import __version__
 
 __all__ = [
     "Decision", "Diagnostic", "DiagnosticError", "ItemDecision", "Person", "PolicySelectionError", "PolicySet",
-    "Reasoner", "RecordError", "Settlement", "decide", "explain", "settle", "settlement_json", "settlement_text", "load_policies", "load_policy", "load_records", "parse_person",
+    "DiffReport", "Finding", "Reasoner", "RecordError", "Settlement", "decide", "explain", "lint_policy", "settle", "what_if", "settlement_json", "settlement_text", "load_policies", "load_policy", "load_records", "parse_person",
     "__version__",
 ]
 
@@ -68,6 +72,16 @@ def decide(record: dict[str, Any] | Person, reasoner: Reasoner | None = None) ->
 def settle(record: dict[str, Any] | Person, year: int | None = None, reasoner: Reasoner | None = None) -> list[Settlement]:
     """Settle a record's claims (就医): one Settlement per calendar year, or only `year`."""
     return _settle(reasoner or _default(), record, year)
+
+
+def lint_policy(policies: PolicySet, name: str, parent: str | None = None) -> list[Finding]:
+    """The drafter's checker: findings with codes, clauses and witness records (see reasoner.lint)."""
+    return _lint(policies, name, parent)
+
+
+def what_if(old: PolicySet, new: PolicySet, records: list[Any]) -> DiffReport:
+    """Two versions of the rules over one population: who changes, by how much (see reasoner.diff)."""
+    return _diff(old, new, records)
 
 
 def explain(decision: Decision, fmt: str = "text", why_not: str | None = None) -> Any:

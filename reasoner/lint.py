@@ -177,8 +177,10 @@ class Linter:
         self._missing_deductibles()
         self._tiers()
         self._floors()
+        self._overlaps()
         if self.parent is not None:
             self._parent(population)
+            self._claim_scope()
         order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.NOTE: 2}
         return sorted(self.findings, key=lambda f: (order[f.severity], f.code, f.message))
 
@@ -339,6 +341,19 @@ class Linter:
                                                       f"救助项目「{scope}」为部分类别规定了起付标准，{'、'.join(lacking)}有救助比例却未规定起付标准",
                                                       [clause_ref(self.policy, cid)]))
 
+    def _fixed_by_target(self, item: str) -> dict[str, tuple[Fraction, str, str]]:
+        """Per category, a rate or amount fixed in the text for the item: (value, clause, scope)."""
+        out: dict[str, tuple[Fraction, str, str]] = {}
+        for v in self.policy.values.values():
+            if v.item != item:
+                continue
+            number = v.value.rate if isinstance(v.value, ast.Percent) else (Fraction(1) if isinstance(v.value, ast.Full) else None)
+            if number is None:
+                continue
+            for target in self._targets_of(v.vid):
+                out.setdefault(target, (number, v.cid, v.scope))
+        return out
+
     def _targets_of(self, vid: str) -> list[str]:
         out = []
         for fact in self.policy.facts:
@@ -356,7 +371,12 @@ class Linter:
             holders = {t for v in self.policy.values.values() if v.item == item for t in self._targets_of(v.vid)}
             if "all" in holders:
                 continue
+            fixed = self._fixed_by_target(item)
             for hi, lo in itertools.combinations(order, 2):
+                if hi in fixed and lo in fixed and fixed[lo][0] > fixed[hi][0]:
+                    self.add(f"L604:{item}:{hi}:{lo}", Finding(
+                        "L604", Severity.NOTE, f"排序在后的「{lo}」的{_label(item, fixed[lo][2])}高于排序在前的「{hi}」",
+                        [clause_ref(self.policy, fixed[lo][1])]))
                 if lo in holders and hi not in holders:
                     cid = next(v.cid for v in self.policy.values.values() if v.item == item and lo in self._targets_of(v.vid))
                     self.add(f"L604:{item}:{hi}:{lo}", Finding(
@@ -391,6 +411,31 @@ class Linter:
                     "L702", Severity.NOTE,
                     f"无法核对「{v.value.value.param.text}」不低于「{floor.name.text}」：{'、'.join(map(str, unknown))} 年参数文件中没有数值",
                     [clause_ref(self.policy, v.cid)]))
+
+    def _overlaps(self) -> None:
+        """Another policy for the same region in force on some of the same days: which one decides is then a guess."""
+        mine = self.policy.source.header
+        for other in self.policies.policies.values():
+            h = other.source.header
+            if other is self.policy or not (h.region and mine.region and h.region.text == mine.region.text):
+                continue
+            if mine.start and h.start and mine.start <= (h.end or dt.date.max) and h.start <= (mine.end or dt.date.max):
+                self.add(f"L502:{other.name}", Finding(
+                    "L502", Severity.ERROR,
+                    f"施行期间 {mine.start}—{mine.end or '未定'} 与同一地区的「{other.name}」（{h.start}—{h.end or '未定'}）重叠",
+                    [ClauseRef(self.policy.source.path, mine.span.line if mine.span else 1, mine.docno, "政策头", ""),
+                     ClauseRef(other.source.path, h.span.line if h.span else 1, h.docno, "政策头", "")], classification="相悖"))
+
+    def _claim_scope(self) -> None:
+        """就医类别 the local policy settles that its parent does not: an extension of the assistance scope."""
+        assert self.parent is not None
+        kinds = {d.name.text for d in self.policy.source.decls if d.kind == "claim_kind"}
+        theirs = {d.name.text for d in self.parent.source.decls if d.kind == "claim_kind"}
+        extra = sorted(kinds - theirs) if theirs else []
+        if extra:
+            self.add("L506", Finding("L506", Severity.WARNING,
+                                     f"本文件结算的就医类别 {'、'.join(extra)} 不在上位政策的救助范围内（上位：{'、'.join(sorted(theirs))}）",
+                                     classification="更宽"))
 
     # ---------------------------------------------------------------- parent
     def _parent(self, population: list[tuple[dict[str, Any], Decision]]) -> None:
@@ -574,6 +619,8 @@ RULES = {
     "L401": "条件永不成立的类别（死条款）",
     "L402": "总被其他类别覆盖、从不生效的待遇",
     "L501": "施行期间超出上位政策",
+    "L502": "与同一地区的另一政策施行期间重叠",
+    "L506": "结算范围超出上位政策",
     "L503": "待遇比上位政策更宽或更严",
     "L504": "身份与上位政策不一致",
     "L505": "认定部门与上位政策不一致",

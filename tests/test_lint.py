@@ -139,3 +139,13 @@ def test_planted_contradicting_rate_is_reported_with_both_clauses(tmp_path: Path
         planted(tmp_path, "longyan.rules", "第四类 60%；第五类 50%", "第四类 60%；第五类 50%；第四类 55%")
     (d,) = [d for d in info.value.diagnostics if d.code == "E401"]
     assert "「第四类」的救助比例（住院及门诊特殊病种）有两个不同的值：60% 与 55%" in d.message and d.related
+
+
+def test_planted_overlapping_period_of_two_versions(tmp_path: Path) -> None:
+    policies = planted(tmp_path, "longyan.rules", "文号", "文号")
+    text = (tmp_path / "rules" / "longyan.rules").read_text(encoding="utf-8")
+    second = text.replace("政策 龙岩市医疗救助", "政策 龙岩市医疗救助修订稿").replace("施行 2023-01-01 至 2025-12-31", "施行 2025-07-01")
+    (tmp_path / "rules" / "longyan_2025.rules").write_text(second, encoding="utf-8")
+    policies = PolicySet.load(tmp_path / "rules")
+    overlap = [f for f in lint(policies, "龙岩市医疗救助") if f.code == "L502"]
+    assert len(overlap) == 1 and overlap[0].severity is Severity.ERROR and "龙岩市医疗救助修订稿" in overlap[0].message
