@@ -58,6 +58,7 @@ class CompiledPolicy:
     nodes: dict[str, NodeInfo] = field(default_factory=dict)
     atoms: dict[str, ast.Comparison | ast.BoolFact] = field(default_factory=dict)
     values: dict[str, ValueInfo] = field(default_factory=dict)
+    value_targets: dict[str, list[str]] = field(default_factory=dict)  #: value id → categories/groups it is given to ("all")
     identities: dict[str, str | None] = field(default_factory=dict)  #: identity → recognising department
     departments: list[str] = field(default_factory=list)
     categories: dict[str, bool] = field(default_factory=dict)  #: name → is auxiliary group, in order
@@ -150,6 +151,7 @@ class Lowerer:
             self.emit('scope(tilt,"")')
             for target in stmt.targets or (None,):
                 self.emit(f"benefit(tilt,\"\",{q(target.text) if target else 'all'},{vid},{cid})")
+                self.out.value_targets.setdefault(vid, []).append(target.text if target else "all")
         elif isinstance(stmt, ast.ProjectRule):
             self._project_rule(cid, stmt)
         elif isinstance(stmt, ast.Exclusion):
@@ -183,6 +185,7 @@ class Lowerer:
             vid = self._value_id(item, scope, entry.value, cid)
             for target in entry.targets or (None,):
                 self.emit(f"benefit({item},{q(scope)},{q(target.text) if target else 'all'},{vid},{cid})")
+                self.out.value_targets.setdefault(vid, []).append(target.text if target else "all")
 
     def _value_id(self, item: str, scope: str, value: ast.Value | ast.Tilt, cid: str) -> str:
         vid = f"v{len(self.out.values) + 1}"

@@ -8,6 +8,7 @@ explanation can be read and checked later against the policy's content hash.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -19,6 +20,21 @@ from .solve import Term
 
 SCHEMA = "yiliao-jiuzhu-reasoner/explanation/1"
 RELATION = {"before_month": "早于决定日期所在月份", "same_month": "与决定日期同月（且不晚于决定日期）", "after": "晚于决定日期"}
+
+
+#: Conclusions whose wording needs only their arguments (the others are methods of GraphReader).
+TEMPLATES: dict[str, tuple[str, str]] = {
+    "lacks": ("不具有有效身份「{0}」", "结论"),
+    "not_claimed": ("个人记录中没有身份「{0}」", "输入事实"),
+    "member": ("属于「{0}」", "结论"),
+    "nonmember": ("不属于「{0}」", "结论"),
+    "undetermined": ("无法判断是否属于「{0}」", "结论"),
+    "applies": ("救助项目「{0}」适用于本次就医", "结论"),
+    "claim_blocked": ("本次就医不纳入医疗救助", "结论"),
+    "cap_applies": ("救助项目「{0}」的支付计入「{1}」的年度限额", "结论"),
+    "after": ("救助项目「{0}」以其他救助后的剩余负担为基数", "结论"),
+    "candidate": ("「{0}」参加按金额的待遇就高比较", "结论"),
+}
 
 
 @dataclass
@@ -69,6 +85,9 @@ class GraphReader:
         if not isinstance(term, tuple):
             return str(term), "结论"
         name, *args = term
+        if name in TEMPLATES:
+            text, kind = TEMPLATES[name]
+            return text.format(*args), kind
         method = getattr(self, f"_{name}", None)
         return method(*args) if method else (term_key(term), "结论")
 
@@ -87,14 +106,10 @@ class GraphReader:
     def _holds(self, ident: Term) -> tuple[str, str]:
         return f"具有有效身份「{ident}」（{self._claim_text(str(ident))}）", "结论"
 
-    def _lacks(self, ident: Term) -> tuple[str, str]:
-        return f"不具有有效身份「{ident}」", "结论"
 
     def _claimed(self, ident: Term, dept: Term) -> tuple[str, str]:
         return f"个人记录：身份「{ident}」，{self._claim_text(str(ident))}", "输入事实"
 
-    def _not_claimed(self, ident: Term) -> tuple[str, str]:
-        return f"个人记录中没有身份「{ident}」", "输入事实"
 
     def _in_effect(self, ident: Term) -> tuple[str, str]:
         return f"身份「{ident}」在决定日期 {self.d.person.date} 已生效", "结论"
@@ -124,14 +139,8 @@ class GraphReader:
         result = self.d.atom_results[str(aid)]
         return f"{result.text}：无法判断，缺少 {'、'.join(m.describe() for m in result.missing)}", "数值"
 
-    def _member(self, cat: Term) -> tuple[str, str]:
-        return f"属于「{cat}」", "结论"
 
-    def _nonmember(self, cat: Term) -> tuple[str, str]:
-        return f"不属于「{cat}」", "结论"
 
-    def _undetermined(self, cat: Term) -> tuple[str, str]:
-        return f"无法判断是否属于「{cat}」", "结论"
 
     def _chosen(self, item: Term, scope: Term, cat: Term, vid: Term) -> tuple[str, str]:
         label = ITEM_LABEL[str(item)] + (f"（{scope}）" if scope else "")
@@ -141,23 +150,13 @@ class GraphReader:
         claim = self.d.claim
         return f"就医记录{' ' + claim.id if claim else ''}：类别「{kind}」", "输入事实"
 
-    def _applies(self, project: Term) -> tuple[str, str]:
-        return f"救助项目「{project}」适用于本次就医", "结论"
 
-    def _claim_blocked(self, xid: Term) -> tuple[str, str]:
-        return "本次就医不纳入医疗救助", "结论"
 
-    def _cap_applies(self, project: Term, holder: Term) -> tuple[str, str]:
-        return f"救助项目「{project}」的支付计入「{holder}」的年度限额", "结论"
 
     def _deductible_mode(self, project: Term, mode: Term) -> tuple[str, str]:
         return f"救助项目「{project}」的起付标准{'按年累计' if mode == 'annual' else '按次扣除'}", "结论"
 
-    def _after(self, project: Term) -> tuple[str, str]:
-        return f"救助项目「{project}」以其他救助后的剩余负担为基数", "结论"
 
-    def _candidate(self, cat: Term) -> tuple[str, str]:
-        return f"「{cat}」参加按金额的待遇就高比较", "结论"
 
     def _blocked(self, item: Term, scope: Term, cat: Term, xid: Term) -> tuple[str, str]:
         label = ITEM_LABEL[str(item)] + (f"（{scope}）" if scope else "")
@@ -319,7 +318,10 @@ def why_not_text(decision: Decision, category: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+FAILED = re.compile(r"^(val\(\w+,[fu]\)|atom_val\(\w+,f\)|atom_missing|lacks|nonmember|undetermined|not_claimed|wrong_dept|not_yet|expired)")
+
+
 def _failed_only(step: Step) -> Step:
-    """Keep only the branches that explain a failure (drop satisfied siblings of failed 且)."""
-    keep = [p for p in step.premises if "成立" not in p.text or "不成立" in p.text or "无法判断" in p.text]
+    """Keep only the branches that explain a failure (drop the satisfied siblings of a failed 且)."""
+    keep = [p for p in step.premises if FAILED.match(p.key)]
     return Step(step.key, step.text, step.citations, [_failed_only(p) for p in (keep or step.premises)], step.kind)

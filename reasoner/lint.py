@@ -257,8 +257,7 @@ class Linter:
                 self.add(f"L401:{cat}", Finding("L401", Severity.WARNING, f"「{cat}」的条件在任何身份组合与事实取值下都不成立（死条款）",
                                                 [clause_ref(self.policy, c) for c in clauses]))
         for v in self.policy.values.values():
-            targets = [str(t) for (i, s, t, vid, cl) in population[0][1].answer.get("benefit") if vid == v.vid] if population else []
-            for target in targets:
+            for target in self._targets_of(v.vid):
                 if target == "all" or target not in member:
                     continue
                 if (v.item, v.scope, target) not in chosen:
@@ -355,12 +354,7 @@ class Linter:
         return out
 
     def _targets_of(self, vid: str) -> list[str]:
-        out = []
-        for fact in self.policy.facts:
-            if fact.startswith("benefit(") and f",{vid}," in fact:
-                target = fact.split(",")[2]
-                out.append(target.strip('"'))
-        return out
+        return self.policy.value_targets.get(vid, [])
 
     def _tiers(self) -> None:
         """A category listed earlier (a higher tier) that gets less of an item than a later one, or none of it."""

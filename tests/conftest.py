@@ -41,13 +41,26 @@ class SettleFile(pytest.File):
             yield SettleItem.from_parent(self, name=case["name"], case=case)
 
 
-class SettleItem(pytest.Item):
-    """A worked settlement example: per claim, each layer to the 分, computed by hand in the case."""
+class _Case(pytest.Item):
+    """A case named by a sentence, citing the clause it rests on; failures print both."""
 
     def __init__(self, *, case: dict[str, Any], **kwargs: Any):
         super().__init__(**kwargs)
         self.case = case
         assert case.get("clause"), f"case「{case['name']}」must say which clause it rests on"
+
+    def reportinfo(self):  # type: ignore[no-untyped-def]
+        return self.path, 0, f"{self.case['name']}〔{self.case['clause']}〕"
+
+    def repr_failure(self, excinfo, style=None):  # type: ignore[no-untyped-def]
+        return f"{self.case['name']}〔{self.case['clause']}〕\n{excinfo.value}"
+
+
+class SettleItem(_Case):
+    """A worked settlement example: per claim, each layer to the 分, computed by hand in the case."""
+
+    def __init__(self, *, case: dict[str, Any], **kwargs: Any):
+        super().__init__(case=case, **kwargs)
         assert case.get("output"), f"case「{case['name']}」needs an output"
 
     def runtest(self) -> None:
@@ -59,12 +72,6 @@ class SettleItem(pytest.Item):
         expected = expected if "年度" in expected else {"年度": {settlements[0].year if settlements else 0: expected}}
         problems = compare(expected, actual)
         assert not problems, "\n".join(problems)
-
-    def reportinfo(self):  # type: ignore[no-untyped-def]
-        return self.path, 0, f"{self.case['name']}〔{self.case['clause']}〕"
-
-    def repr_failure(self, excinfo, style=None):  # type: ignore[no-untyped-def]
-        return f"{self.case['name']}〔{self.case['clause']}〕\n{excinfo.value}"
 
 
 def summarize_settlement(s: Any) -> dict[str, Any]:
@@ -90,11 +97,9 @@ class CaseFile(pytest.File):
             yield CaseItem.from_parent(self, name=case["name"], case=case)
 
 
-class CaseItem(pytest.Item):
+class CaseItem(_Case):
     def __init__(self, *, case: dict[str, Any], **kwargs: Any):
-        super().__init__(**kwargs)
-        self.case = case
-        assert case.get("clause"), f"case「{case['name']}」must say which clause it rests on"
+        super().__init__(case=case, **kwargs)
         assert ("output" in case) != ("error" in case), f"case「{case['name']}」needs exactly one of output/error"
 
     def runtest(self) -> None:
@@ -109,12 +114,6 @@ class CaseItem(pytest.Item):
         expected = self.case["output"]
         problems = compare(expected, actual)
         assert not problems, "\n".join(problems)
-
-    def reportinfo(self):  # type: ignore[no-untyped-def]
-        return self.path, 0, f"{self.case['name']}〔{self.case['clause']}〕"
-
-    def repr_failure(self, excinfo, style=None):  # type: ignore[no-untyped-def]
-        return f"{self.case['name']}〔{self.case['clause']}〕\n{excinfo.value}"
 
 
 def summarize(decision: Any) -> dict[str, Any]:
