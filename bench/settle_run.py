@@ -222,6 +222,21 @@ def _settle_all(fn: Callable[[dict[str, Any]], list[Settlement]], records: Seque
     return [fn(rec) for rec in records]
 
 
+def _frozen(fn: Callable[[], Any], gc_off: bool = False) -> tuple[float, Any]:
+    """_timed with every object that exists before the run frozen out of the cyclic GC (gc.freeze):
+    the run pays for collecting its own allocations, not for traversing earlier results, the
+    records or another run's caches. gc_off: no cyclic GC at all during the run."""
+    gc.collect()
+    gc.freeze()
+    if gc_off:
+        gc.disable()
+    try:
+        return _timed(fn)
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
 def _peak(fn: Callable[[], Any]) -> tuple[int, Any]:
     gc.collect()
     tracemalloc.start()
@@ -242,15 +257,21 @@ def bench_size(n: int, quick: bool, memory_max: int, repeat_max: int) -> dict[st
     reasoner = _warm_reasoner()
     solves0 = _solves(reasoner)
     gc.collect()
-    t, results = _timed(lambda: _settle_all(lambda r: reasoner_settle(reasoner, r), records))
+    t, results = _frozen(lambda: _settle_all(lambda r: reasoner_settle(reasoner, r), records))
     statuses = Counter(c.status for x in results for s in x for c in s.claims)
     res["reasoner"] = {"seconds": round(t, 3), "persons_per_s": round(n / t), "claims_per_s": round(n_claims / t),
                        "us_per_claim": round(1e6 * t / n_claims, 1), "solves": _solves(reasoner) - solves0,
                        "claim_status": dict(statuses)}
     if n <= repeat_max:  # the same population again: every signature known, the per-claim cost alone
-        tr, _ = _timed(lambda: _settle_all(lambda r: reasoner_settle(reasoner, r), records))
+        tr, _ = _frozen(lambda: _settle_all(lambda r: reasoner_settle(reasoner, r), records))
         res["reasoner"]["repeat"] = {"seconds": round(tr, 3), "persons_per_s": round(n / tr), "claims_per_s": round(n_claims / tr),
                                      "us_per_claim": round(1e6 * tr / n_claims, 1), "solves": 0}
+        _ = None
+        tg, _ = _frozen(lambda: _settle_all(lambda r: reasoner_settle(reasoner, r), records), gc_off=True)
+        res["reasoner"]["repeat_gc_off"] = {"seconds": round(tg, 3), "persons_per_s": round(n / tg),
+                                            "claims_per_s": round(n_claims / tg), "us_per_claim": round(1e6 * tg / n_claims, 1),
+                                            "gc_share_pct": round(100 * (tr - tg) / tr, 1)}
+        _ = None
 
     # 2. memory (separate run: tracing slows Python down)
     m = min(n, memory_max)
@@ -265,8 +286,8 @@ def bench_size(n: int, quick: bool, memory_max: int, repeat_max: int) -> dict[st
     res["memory"]["prototype_bytes_per_person"] = round(peak / m)
 
     # 3. numpy lower bound, and agreement
-    t_cols, cols = _timed(lambda: numpy_settle.columns(records))
-    runs = [_timed(lambda: numpy_settle.settle(cols))[0] for _ in range(3 if quick else 7)]
+    t_cols, cols = _frozen(lambda: numpy_settle.columns(records))
+    runs = [_frozen(lambda: numpy_settle.settle(cols))[0] for _ in range(3 if quick else 7)]
     t_np = statistics.median(runs)
     npres = numpy_settle.settle(cols)
     coverage: dict[str, int] = {}
@@ -288,7 +309,7 @@ def bench_size(n: int, quick: bool, memory_max: int, repeat_max: int) -> dict[st
     decider = CachedDecider(_warm_reasoner())
     solves0 = _solves(decider.reasoner)
     gc.collect()
-    tp, proto = _timed(lambda: _settle_all(lambda r: prototype_settle(decider, r), records))
+    tp, proto = _frozen(lambda: _settle_all(lambda r: prototype_settle(decider, r), records))
     text_sample = rng.choice(n, size=min(n, 50 if quick else 1000), replace=False).tolist()
     json_sample = text_sample[: (20 if quick else 100)]
     res["prototype"] = {"seconds": round(tp, 3), "persons_per_s": round(n / tp), "claims_per_s": round(n_claims / tp),
@@ -300,7 +321,7 @@ def bench_size(n: int, quick: bool, memory_max: int, repeat_max: int) -> dict[st
                         "comparison": compare(results, proto, text_sample, json_sample)}
     if n <= repeat_max:
         proto = []
-        tr, _ = _timed(lambda: _settle_all(lambda r: prototype_settle(decider, r), records))
+        tr, _ = _frozen(lambda: _settle_all(lambda r: prototype_settle(decider, r), records))
         res["prototype"]["repeat"] = {"seconds": round(tr, 3), "persons_per_s": round(n / tr), "claims_per_s": round(n_claims / tr),
                                       "us_per_claim": round(1e6 * tr / n_claims, 1)}
         if "repeat" in res["reasoner"]:
@@ -426,6 +447,10 @@ def report(results: dict[str, Any]) -> str:
             rr = r["repeat"]
             rows.append((f"settle {n} repeat", (f"{rr['persons_per_s']:,} persons/s, {rr['claims_per_s']:,} claims/s ({rr['seconds']} s, "
                                                f"{rr['us_per_claim']} µs/claim; same population again, no new signature)")))
+        if "repeat_gc_off" in r:
+            rg = r["repeat_gc_off"]
+            rows.append((f"settle {n} repeat, gc disabled", (f"{rg['claims_per_s']:,} claims/s ({rg['seconds']} s, {rg['us_per_claim']} µs/claim): "
+                                                            f"the cyclic GC is {rg['gc_share_pct']}% of the repeat")))
         memtxt = f"{mem['peak_mb']} MB for {mem['measured_persons']:,} persons ({mem['bytes_per_person']:,} B/person)"
         if mem["extrapolated"]:
             memtxt += f" → ≈ {mem['peak_mb_at_n']} MB at {n} (scaled)"

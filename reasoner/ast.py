@@ -203,6 +203,13 @@ class EndRule:
 
 
 @dataclass(frozen=True)
+class NoExtension:
+    """`下位不得扩大救助范围`: a local policy may not settle claim kinds this policy does not."""
+
+    span: Span
+
+
+@dataclass(frozen=True)
 class Interpretation:
     key: Name
     text: str
@@ -273,7 +280,7 @@ class ProjectRule:
     span: Span | None = None
 
 
-Statement = Union[ProjectRule, IdentityDecl, CategoryRule, Highest, StartRule, EndRule, Interpretation, Delegation, Benefit, Tilt, Exclusion]
+Statement = Union[NoExtension, ProjectRule, IdentityDecl, CategoryRule, Highest, StartRule, EndRule, Interpretation, Delegation, Benefit, Tilt, Exclusion]
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,8 @@ class Lowerer:
                 self.emit(f"preferred({q(name.text)},{rank})")
         elif isinstance(stmt, ast.StartRule):
             self.emit(f"start_rule({stmt.mode},{cid})")
+        elif isinstance(stmt, ast.NoExtension):
+            self.out.facts.append(f"% 下位不得扩大救助范围〔{cid}〕: read by the drafter's checker (reasoner/lint.py)")
         elif isinstance(stmt, ast.EndRule):
             self.emit(f"end_rule({stmt.mode},{cid})")
         elif isinstance(stmt, ast.Delegation):

@@ -426,10 +426,14 @@ class Linter:
         kinds = {d.name.text for d in self.policy.source.decls if d.kind == "claim_kind"}
         theirs = {d.name.text for d in self.parent.source.decls if d.kind == "claim_kind"}
         extra = sorted(kinds - theirs) if theirs else []
+        forbids = [f"c{i}" for i, c in enumerate(self.parent.source.clauses, start=1)
+                   if any(isinstance(s, ast.NoExtension) for s in c.statements)]
         if extra:
-            self.add("L506", Finding("L506", Severity.WARNING,
-                                     f"本文件结算的就医类别 {'、'.join(extra)} 不在上位政策的救助范围内（上位：{'、'.join(sorted(theirs))}）",
-                                     classification="更宽"))
+            self.add("L506", Finding(
+                "L506", Severity.ERROR if forbids else Severity.WARNING,
+                f"本文件结算的就医类别 {'、'.join(extra)} 不在上位政策的救助范围内（上位：{'、'.join(sorted(theirs))}）"
+                + ("，而上位政策禁止下位扩大救助范围" if forbids else ""),
+                [clause_ref(self.parent, c) for c in forbids], classification="相悖" if forbids else "更宽"))
 
     # ---------------------------------------------------------------- parent
     def _parent(self, population: list[tuple[dict[str, Any], Decision]]) -> None:

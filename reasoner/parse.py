@@ -262,6 +262,9 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
     def end_same_day(self, meta: Any, items: list[Any]) -> ast.EndRule:
         return ast.EndRule("same_day", self._s(meta))
 
+    def no_extension(self, meta: Any, items: list[Any]) -> ast.NoExtension:
+        return ast.NoExtension(self._s(meta))
+
     def interpretation(self, meta: Any, items: list[Any]) -> ast.Interpretation:
         return ast.Interpretation(items[1], str(items[2])[1:-1], self._s(meta))
 
