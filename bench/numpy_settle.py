@@ -110,6 +110,7 @@ def settle(cols: dict[str, Any], coverage: dict[str, int] | None = None) -> dict
     out["status"] = np.zeros((n, MAX_CLAIMS), dtype=np.int8)
     ordinary_cap = ORDINARY_FEN["cap"]
     prev_rate = np.full(n, -1, dtype=np.int64)  # coverage only: the previous claim's decided rate (−1 none)
+    self_pay_all = np.zeros(n, dtype=np.int64)  # coverage only: the year's self-pay over every earlier claim
     for k in range(MAX_CLAIMS):
         active = claims["count"] > k
         if not active.any():
@@ -161,9 +162,13 @@ def settle(cols: dict[str, Any], coverage: dict[str, int] | None = None) -> dict
                 "cap_already_used_up": pays & (room == 0),
                 **{f"rate_{r // 10}%": pays & (d["救助比例.value"] == r) for r in (900, 700, 600, 500)},
                 "rate_differs_from_previous_claim": active & (k > 0) & (rate != prev_rate),
+                # the other reading of 按年起付: every claim of the year counts towards the deductible
+                # (also those without a category on their date, or not referred) — where would it change the base?
+                "deductible_other_reading_differs": annual & (np.maximum(deductible - self_pay_all, 0) != left),
             }.items():
                 coverage[key] = coverage.get(key, 0) + int(mask.sum())
             prev_rate = rate
+            self_pay_all = self_pay_all + np.where(active, self_pay, 0)
     return out
 
 

@@ -60,9 +60,11 @@ def keyword_table() -> dict[str, str]:
 
 
 def describe_expected(names: set[str]) -> str:
+    """The tokens the parser would accept, in Chinese: punctuation first, then the shortest words."""
     keywords = {v: k for k, v in keyword_table().items()}
-    shown = sorted({EXPECTED_NAMES.get(n) or (f"「{keywords[n]}」" if n in keywords else n) for n in names})
-    return "、".join(shown[:8]) + ("等" if len(shown) > 8 else "")
+    shown = {EXPECTED_NAMES.get(n) or (f"「{keywords[n]}」" if n in keywords else n) for n in names}
+    ordered = sorted(shown, key=lambda s: (not (s.startswith("「") and len(s) == 3 and not s[1].isalnum()), len(s), s))
+    return "、".join(ordered[:8]) + ("等" if len(ordered) > 8 else "")
 
 
 # ------------------------------------------------------------------ literals
