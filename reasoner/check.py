@@ -269,6 +269,7 @@ class Checker:
         for r in rules:
             if r.kind in ("annual", "per_stay"):
                 modes[r.project.text].append(r)
+        reported: set[str] = set()
         for _, stmt in iter_statements(self.policy):
             if isinstance(stmt, ast.Benefit) and stmt.scope and stmt.scope.text in self.table.projects:
                 name = stmt.scope.text
@@ -277,11 +278,11 @@ class Checker:
                                                  f"请写 救助项目 {name} 覆盖 …"))
                     covered.add(name)
                 zero = all(isinstance(e.value, ast.NoValue) for e in stmt.entries)
-                if stmt.item == "救助起付标准" and len(modes[name]) != 1 and not (zero and not modes[name]):
+                if stmt.item == "救助起付标准" and len(modes[name]) != 1 and not (zero and not modes[name]) and name not in reported:
+                    reported.add(name)
                     what = "没有声明" if not modes[name] else "重复声明"
                     self.diags.append(Diagnostic("E211", Severity.ERROR, f"救助项目「{name}」{what}起付标准按年累计还是按次扣除", stmt.scope.span,
                                                  f"请在所依据的条款中写 救助项目 {name} 按年起付 或 按次起付，并用 解释 说明理由"))
-                    modes[name] = [stmt]  # type: ignore[list-item]  # report once
 
     def _cycles(self) -> None:
         deps: dict[str, set[str]] = defaultdict(set)

@@ -195,7 +195,8 @@ class Lowerer:
         return vid
 
     # ---------------------------------------------------------------- conditions
-    def _node(self, kind: str, label: str, payload: str = "", span: ast.Span | None = None, children: list[str] = ()) -> str:  # type: ignore[assignment]
+    def _node(self, kind: str, label: str, payload: str = "", span: ast.Span | None = None,
+              children: tuple[str, ...] | list[str] = ()) -> str:
         nid = f"n{len(self.out.nodes) + 1}"
         self.out.nodes[nid] = NodeInfo(nid, kind, label, payload, span)
         term = {"ident": f"ident({q(payload)})", "incat": f"incat({q(payload)})", "atom": f"atom({payload})",

@@ -207,6 +207,7 @@ class Linter:
         for (item, project, cat, _vid, _) in sorted(d.answer.get("ranked")):
             if item != "rate" or cat != x:
                 continue
+            project = str(project)
             dx, rx = self._value(d, "deductible", project, x), self._value(d, "rate", project, x)
             dy, ry = self._value(d, "deductible", project, y), self._value(d, "rate", project, y)
             if None in (dx, rx, dy, ry) or rx == ry:
