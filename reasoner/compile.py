@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from . import ast
 from .check import symbols
@@ -68,7 +69,7 @@ class CompiledPolicy:
     def name(self) -> str:
         return self.source.header.name.text
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         return hashlib.sha256(self.source.source.encode("utf-8")).hexdigest()
 

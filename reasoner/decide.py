@@ -125,6 +125,7 @@ class Reasoner:
         self.policies = policies
         self._grounds: dict[tuple[str, tuple[str, ...]], GroundPolicy] = {}
         self._values: dict[tuple[str, int, str, tuple[tuple[str, int], ...]], dict[str, Evaluated]] = {}
+        self._ground_of_values: dict[int, tuple[dict[str, Evaluated], GroundPolicy]] = {}
 
     # ---------------------------------------------------------------- inputs
     def _typed_facts(self, policy: CompiledPolicy, person: Person) -> dict[str, Any]:
@@ -162,6 +163,15 @@ class Reasoner:
         return self._values[key]
 
     def _ground(self, policy: CompiledPolicy, values: dict[str, Evaluated]) -> GroundPolicy:
+        """The grounding for a date context; found by the identity of its (cached, long-lived) values."""
+        hit = self._ground_of_values.get(id(values))
+        if hit is not None and hit[0] is values:
+            return hit[1]
+        ground = self._ground_for(policy, values)
+        self._ground_of_values[id(values)] = (values, ground)
+        return ground
+
+    def _ground_for(self, policy: CompiledPolicy, values: dict[str, Evaluated]) -> GroundPolicy:
         rank = ranks({vid: (policy.values[vid].item, policy.values[vid].scope, ev) for vid, ev in values.items()})
         absent = {vid for vid, ev in values.items() if ev.absent}
         unknown = {vid for vid, ev in values.items() if ev.missing and not ev.absent}
