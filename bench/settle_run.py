@@ -1,6 +1,6 @@
 """Settlement benchmark (issue 3): reasoner.settle.settle against a numpy lower bound.
 
-    python -m bench.settle_run --sizes 1000,10000,100000        # about 10 minutes on 2 cores
+    python -m bench.settle_run --sizes 1000,10000,100000        # about 16 minutes on 2 cores
     python -m bench.settle_run --sizes 1000 --quick              # smoke run, under a minute
 
 Prints a table and writes bench/results/settle_latest.json. For each size N (Longyan persons
@@ -20,8 +20,13 @@ of bench/settle_generate.py, 1–5 claims each, ≈ 2.4 on average):
 5. PROTOTYPE (not the reasoner's code, see CachedDecider): the same Settler with decisions
    cached per (policy, date context, signature); its speed, and whether every claim's
    result and every explanation is identical to the reasoner's;
-6. profile: cProfile of the reasoner settlement path (and of the prototype) on --profile
+6. stress: the numpy/reasoner agreement once more on 2,000 gravely ill persons with claims up
+   to 1,000,000元, where the assistance cap and the ordinary 大病保险 cap bind often;
+7. profile: cProfile of the reasoner settlement path (and of the prototype) on --profile
    persons: top functions by own time, and the time per stage.
+
+Timed runs freeze (gc.freeze) the objects that exist before them, so that no run pays the
+cyclic GC for another run's kept results; "repeat, gc disabled" shows what the GC costs.
 
 If settling N persons would take more than --max-seconds (estimated from the previous size,
 × N / previous N), N is not run: its numbers are extrapolated from the previous size and
