@@ -24,7 +24,8 @@ from .policies import PolicySelectionError, PolicySet, bundled_rules_dir, load_p
 from .diff import diff, rules_set
 from .diff import render_svg as render_diff_svg
 from .diff import render_text as render_diff_text
-from .lint import EXIT_BY_SEVERITY, lint, render_text, to_sarif, worst
+from .lint import lint
+from .lint_report import EXIT_BY_SEVERITY, render_text, to_sarif, worst
 from .population import generate as generate_population
 from .settle import CLAIM_UNDECIDED, settle
 from .settle_explain import settlement_json, settlement_text

@@ -1,13 +1,10 @@
 """This module is the drafter's checker: it searches a policy for conflicts, gaps and
 differences from its parent, each shown by a witness person.
 
-The search is concrete: it builds abstract persons — every identity alone and every pair,
-recognised by the right department and in effect, times every truth assignment of the
-atomic conditions (facts set just at or just across each threshold) — as ordinary person
-records, decides each with the engine (clingo, the same generic programs), and reads the
-findings off the decisions. A witness is therefore a record `reasoner decide` accepts and
-reproduces. Parameters the documents leave open get nominal values (示意值), written into
-the witness as 假设参数 so the run is repeatable.
+The search is concrete: the abstract persons of reasoner.witness are decided by the
+engine (clingo, the same generic programs) and the findings are read off the decisions,
+so a witness is a record `reasoner decide` accepts and reproduces. Rendering (text,
+SARIF) is in reasoner.lint_report.
 """
 from __future__ import annotations
 
@@ -15,7 +12,7 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Iterator
+from typing import Any
 
 from . import ast
 from .check import iter_statements
@@ -25,10 +22,7 @@ from .diagnostics import Severity
 from .numeric import round_fen, yuan
 from .person import RecordError
 from .policies import PolicySelectionError, PolicySet
-
-NOMINAL_YUAN = 40000  #: 示意值 for every amount parameter the documents do not state
-NOMINAL = "示意值（文件未给出该参数的数值）"
-
+from .witness import Population, _probe_date, _yuan_text
 
 @dataclass(frozen=True)
 class ClauseRef:
@@ -61,88 +55,6 @@ class Finding:
 def clause_ref(policy: CompiledPolicy, cid: str) -> ClauseRef:
     info = policy.clauses[cid]
     return ClauseRef(info.span.file, info.span.line, policy.source.header.docno or policy.name, info.article, info.quote)
-
-
-# ------------------------------------------------------------------ abstract persons
-class Population:
-    """Abstract persons of one policy as concrete records, with their decisions."""
-
-    def __init__(self, reasoner: Reasoner, policy: CompiledPolicy, region: str, on: dt.date,
-                 identities: list[str] | None = None):
-        self.reasoner, self.policy, self.region, self.on = reasoner, policy, region, on
-        self.identities = identities if identities is not None else list(policy.identities)
-        self.assumed = {d.name.text: NOMINAL_YUAN for d in policy.source.decls if d.kind == "param" and d.unit == "金额"}
-
-    def identity_sets(self) -> list[tuple[str, ...]]:
-        return [()] + [(i,) for i in self.identities] + list(itertools.combinations(self.identities, 2))
-
-    def _person_atom(self, aid: str) -> bool:
-        facts = {d.name.text for d in self.policy.source.decls if d.kind == "fact"}
-        cond = self.policy.atoms[aid]
-        names = [cond.name.text] if isinstance(cond, ast.BoolFact) else [
-            op.name.text for op in (cond.left, cond.right) if isinstance(op, ast.NameRef)]
-        return any(n in facts for n in names)
-
-    def record(self, ident_set: tuple[str, ...], atom_values: dict[str, bool]) -> dict[str, Any]:
-        recognised = (self.on.replace(day=1) - dt.timedelta(days=40)).replace(day=1)
-        identities = [{"名称": i, "认定部门": self.policy.identities.get(i) or "民政", "认定日期": str(recognised)} for i in ident_set]
-        facts: dict[str, Any] = {}
-        for aid, value in atom_values.items():
-            facts.update(self._facts_for(self.policy.atoms[aid], value))
-        return {"编号": "证例-" + ("+".join(ident_set) or "无身份"), "地区": self.region, "日期": str(self.on), "身份": identities,
-                "事实": facts, "假设参数": dict(self.assumed)}
-
-    def _facts_for(self, cond: ast.Comparison | ast.BoolFact, value: bool) -> dict[str, Any]:
-        if isinstance(cond, ast.BoolFact):
-            return {cond.name.text: value}
-        facts = {d.name.text for d in self.policy.source.decls if d.kind == "fact"}
-        left, right = cond.left, cond.right
-        if not (isinstance(left, ast.NameRef) and left.name.text in facts):
-            return {}
-        bound = self._number(right)
-        if bound is None:
-            return {}
-        holds_at = {">=": bound, ">": bound + Fraction(1, 100), "<=": bound, "<": bound - Fraction(1, 100), "=": bound}[cond.op]
-        fails_at = {">=": bound - Fraction(1, 100), ">": bound, "<=": bound + Fraction(1, 100), "<": bound, "=": bound + 1}[cond.op]
-        amount = holds_at if value else fails_at
-        return {left.name.text: _yuan_text(amount)}
-
-    def _number(self, op: ast.Operand) -> Fraction | None:
-        """An operand's value in 元 under the nominal parameters."""
-        if isinstance(op, ast.Amount):
-            return Fraction(op.fen, 100)
-        if isinstance(op, ast.Number):
-            return op.value
-        if isinstance(op, ast.Percent):
-            return None
-        name = op.name.text if isinstance(op, ast.NameRef) else op.of.text
-        if name not in self.assumed:
-            return None
-        return Fraction(self.assumed[name]) * (op.rate if isinstance(op, ast.PercentOf) else 1)
-
-    def decisions(self) -> Iterator[tuple[dict[str, Any], Decision]]:
-        """Every identity set, branching only on the atomic conditions its decision actually needs:
-        decide with the facts set so far; if a fact is missing, try the condition true and false."""
-        person_atoms = {a for a in self.policy.atoms if self._person_atom(a)}
-        for ident_set in self.identity_sets():
-            stack: list[dict[str, bool]] = [{}]
-            while stack:
-                values = stack.pop()
-                record = self.record(ident_set, values)
-                try:
-                    decision = self.reasoner.decide(record)
-                except (RecordError, PolicySelectionError):
-                    continue
-                open_atoms = sorted(str(a) for (a,) in decision.answer.get("missing") if str(a) in person_atoms and str(a) not in values)
-                if open_atoms:
-                    stack += [dict(values, **{open_atoms[0]: v}) for v in (False, True)]
-                else:
-                    yield record, decision
-
-
-def _yuan_text(amount: Fraction) -> str:
-    fen = round_fen(amount * 100)
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 # ------------------------------------------------------------------ the checker
@@ -500,12 +412,6 @@ class Linter:
                 cites, record, classification=kind))
 
 
-def _probe_date(start: dt.date) -> dt.date:
-    """A decision date well inside a period starting at `start`, late enough for identities
-    recognised the month before last to be in effect under any 生效 rule."""
-    return dt.date(start.year, 3, 15) if start.month < 3 else start + dt.timedelta(days=70)
-
-
 def _worse(cat: str | None, item: Any, d: Decision) -> bool:
     """Is a category the person holds strictly worse than the winner on this item (a lower value, or none)?"""
     if cat not in d.categories:
@@ -558,76 +464,3 @@ def lint(policies: PolicySet, name: str, parent: str | None = None) -> list[Find
     """Every finding for one policy of a rule set (and against its parent, when named or declared)."""
     declared = policies.policies[name].source.header.parent
     return Linter(policies, name, parent or (declared.text if declared and declared.text in policies.policies else None)).run()
-
-
-# ------------------------------------------------------------------ output
-SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
-EXIT_BY_SEVERITY = {None: 0, Severity.NOTE: 0, Severity.WARNING: 4, Severity.ERROR: 5}
-
-
-def worst(findings: list[Finding]) -> Severity | None:
-    for level in (Severity.ERROR, Severity.WARNING, Severity.NOTE):
-        if any(f.severity is level for f in findings):
-            return level
-    return None
-
-
-def render_text(policy: str, findings: list[Finding], with_interpretations: bool = True) -> str:
-    shown = [f for f in findings if with_interpretations or f.code != "L601"]
-    counts = {s.value: sum(f.severity is s for f in findings) for s in (Severity.ERROR, Severity.WARNING, Severity.NOTE)}
-    lines = [f"「{policy}」：{len(findings)} 项发现（" + "，".join(f"{k} {v}" for k, v in counts.items()) + "）"]
-    for f in shown:
-        tag = f"[{f.classification}]" if f.classification else ""
-        lines.append(f"{f.severity.value}[{f.code}]{tag} {f.message}")
-        lines += [f"    {c.short()}" + (f"“{c.quote}”" if c.quote else "") for c in f.clauses]
-        if f.witness:
-            lines.append(f"    证例：{f.witness.get('编号')}（reasoner lint --json 输出完整记录，可直接用于 reasoner decide）")
-        if f.bill:
-            lines.append(f"    账单：{f.bill}")
-    return "\n".join(lines) + "\n"
-
-
-def to_sarif(results: dict[str, list[Finding]]) -> dict[str, Any]:
-    """SARIF 2.1.0, so editors and CI show the findings at the clause they concern."""
-    codes = sorted({f.code for fs in results.values() for f in fs})
-    out = []
-    for fs in results.values():
-        for f in fs:
-            locations = [{"physicalLocation": {"artifactLocation": {"uri": c.file}, "region": {"startLine": c.line}},
-                          "message": {"text": f"〔{c.document} {c.article}〕{c.quote}"}} for c in f.clauses]
-            entry: dict[str, Any] = {"ruleId": f.code, "level": SARIF_LEVEL[f.severity], "message": {"text": f.message},
-                                     "properties": {"classification": f.classification, "witness": f.witness, "bill": f.bill}}
-            if locations:
-                entry["locations"] = locations[:1]
-                entry["relatedLocations"] = [dict(loc, id=i) for i, loc in enumerate(locations[1:], start=1)]
-            out.append(entry)
-    from .version import __version__
-
-    return {"version": "2.1.0", "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-            "runs": [{"tool": {"driver": {"name": "yiliao-jiuzhu-reasoner", "version": __version__,
-                                          "rules": [{"id": c, "shortDescription": {"text": RULES.get(c, c)}} for c in codes]}},
-                      "results": out}]}
-
-
-RULES = {
-    "L201": "待遇就高不是全序：多重身份时各项待遇的最优类别不一致",
-    "L202": "两个类别孰优取决于账单金额（起付标准低者比例也低）",
-    "L301": "身份不能使人进入任何救助类别",
-    "L302": "待遇交由其他文件规定",
-    "L303": "按年取值在施行期间内有空缺年度",
-    "L401": "条件永不成立的类别（死条款）",
-    "L402": "总被其他类别覆盖、从不生效的待遇",
-    "L501": "施行期间超出上位政策",
-    "L502": "与同一地区的另一政策施行期间重叠",
-    "L506": "结算范围超出上位政策",
-    "L503": "待遇比上位政策更宽或更严",
-    "L504": "身份与上位政策不一致",
-    "L505": "认定部门与上位政策不一致",
-    "L601": "规则文件声明的解释",
-    "L602": "分项限额之和超过共用限额",
-    "L603": "部分类别未规定起付标准",
-    "L604": "排序在前的类别缺少排序在后的类别享有的待遇",
-    "L701": "参数低于文件要求的下限",
-    "L702": "无法核对参数下限（参数未知）",
-}
-

@@ -14,7 +14,7 @@ import random
 from typing import Any
 
 from .compile import CompiledPolicy
-from .lint import NOMINAL_YUAN
+from .witness import NOMINAL_YUAN
 from .params import ParameterStore
 
 

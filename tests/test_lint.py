@@ -16,7 +16,8 @@ import yaml
 
 from reasoner import PolicySet, Reasoner
 from reasoner.diagnostics import Severity
-from reasoner.lint import Finding, lint, to_sarif
+from reasoner.lint import Finding, lint
+from reasoner.lint_report import to_sarif
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "lint" / "golden.yaml"
