@@ -9,6 +9,9 @@ Pipeline (one module per stage)::
     facts + asp/decide.lp + asp/justify.lp ──solve (clingo, one grounding per context,
         persons as #external assignments, cached per signature)──▶ answer set
         ──decide──▶ Decision ──explain──▶ Chinese text tree / JSON / why-not
+    claims (就医) ──settle (a decision per claim date; exact arithmetic)──▶ Settlement ──settle_explain──▶ table / arithmetic / JSON
+    many records ──batch (one solve per signature)──▶ summaries; ──diff──▶ two rule versions compared
+    a policy ──witness (abstract persons)──▶ decisions ──lint──▶ findings ──lint_report──▶ text / SARIF
 
 Glossary (DSL keyword / Python / ASP):
 
