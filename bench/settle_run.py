@@ -44,7 +44,6 @@ import pstats
 import statistics
 import sys
 import time
-import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.run import _peak
 from reasoner import ast as rast
 from reasoner import load_policies
 from reasoner.decide import Decision, Reasoner
@@ -240,17 +240,6 @@ def _frozen(fn: Callable[[], Any], gc_off: bool = False) -> tuple[float, Any]:
     finally:
         gc.enable()
         gc.unfreeze()
-
-
-def _peak(fn: Callable[[], Any]) -> tuple[int, Any]:
-    gc.collect()
-    tracemalloc.start()
-    try:
-        out = fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak, out
 
 
 def bench_size(n: int, quick: bool, memory_max: int, repeat_max: int) -> dict[str, Any]:

@@ -102,6 +102,19 @@ class Person:
         return self.benefit_year or self.date.year
 
 
+def _fields(item: Any, where: str, allowed: set[str], required: tuple[str, ...], rid: str, shape: str) -> dict[str, Any]:
+    """A sub-object of a record: a mapping, with only known fields and every required one."""
+    if not isinstance(item, dict):
+        raise RecordError(where, f"应为含 {shape} 的对象", rid)
+    bad = sorted(set(item) - allowed)
+    if bad:
+        raise RecordError(f"{where}.{bad[0]}", f"未知字段；可用字段：{'、'.join(sorted(allowed))}", rid)
+    for name in required:
+        if item.get(name) in (None, ""):
+            raise RecordError(f"{where}.{name}", "缺少必填字段", rid)
+    return item
+
+
 def _date(value: Any, where: str, rid: str) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
@@ -126,14 +139,7 @@ def parse_person(data: Any, index: int = 0) -> Person:
     identities = []
     for i, item in enumerate(data.get("身份") or []):
         where = f"身份[{i}]"
-        if not isinstance(item, dict):
-            raise RecordError(where, "应为含 名称、认定部门、认定日期 的对象", rid)
-        bad = sorted(set(item) - IDENTITY_FIELDS)
-        if bad:
-            raise RecordError(f"{where}.{bad[0]}", f"未知字段；可用字段：{'、'.join(sorted(IDENTITY_FIELDS))}", rid)
-        for required in ("名称", "认定部门", "认定日期"):
-            if item.get(required) in (None, ""):
-                raise RecordError(f"{where}.{required}", "缺少必填字段", rid)
+        _fields(item, where, IDENTITY_FIELDS, ("名称", "认定部门", "认定日期"), rid, "名称、认定部门、认定日期")
         ended = _date(item["终止日期"], f"{where}.终止日期", rid) if item.get("终止日期") else None
         identities.append(IdentityClaim(str(item["名称"]), str(item["认定部门"]),
                                         _date(item["认定日期"], f"{where}.认定日期", rid), ended))
@@ -161,14 +167,8 @@ def _money(value: Any, where: str, rid: str) -> int:
 
 def _claim(item: Any, index: int, rid: str) -> Claim:
     where = f"就医[{index}]"
-    if not isinstance(item, dict):
-        raise RecordError(where, "应为含 日期、类别、政策范围内费用、基本医保支付 的对象", rid)
-    bad = sorted(set(item) - CLAIM_FIELDS)
-    if bad:
-        raise RecordError(f"{where}.{bad[0]}", f"未知字段；可用字段：{'、'.join(sorted(CLAIM_FIELDS))}", rid)
-    for required in ("日期", "类别", "政策范围内费用", "基本医保支付"):
-        if item.get(required) in (None, ""):
-            raise RecordError(f"{where}.{required}", "缺少必填字段", rid)
+    required = ("日期", "类别", "政策范围内费用", "基本医保支付")
+    _fields(item, where, CLAIM_FIELDS, required, rid, "、".join(required))
     cost = _money(item["政策范围内费用"], f"{where}.政策范围内费用", rid)
     basic = _money(item["基本医保支付"], f"{where}.基本医保支付", rid)
     cat = _money(item["大病保险支付"], f"{where}.大病保险支付", rid) if item.get("大病保险支付") is not None else None
@@ -183,11 +183,7 @@ def _claim(item: Any, index: int, rid: str) -> Claim:
 
 
 def _catastrophic(data: Any, rid: str) -> Catastrophic:
-    if not isinstance(data, dict):
-        raise RecordError("大病保险", "应为含 起付线、分段、封顶线 的对象", rid)
-    bad = sorted(set(data) - CATASTROPHIC_FIELDS)
-    if bad:
-        raise RecordError(f"大病保险.{bad[0]}", f"未知字段；可用字段：{'、'.join(sorted(CATASTROPHIC_FIELDS))}", rid)
+    _fields(data, "大病保险", CATASTROPHIC_FIELDS, (), rid, "起付线、分段、封顶线")
     if "起付线" not in data or not data.get("分段"):
         raise RecordError("大病保险", "须给出 起付线 和 分段", rid)
     segments = []
