@@ -12,11 +12,13 @@ import json
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
 
 from .numeric import parse_money, parse_rate
+from .tables import DEFAULT_CHUNK, is_table, read_rows
 
 FIELDS = {"编号", "地区", "日期", "待遇年度", "身份", "事实", "假设参数", "说明", "就医", "大病保险"}
 IDENTITY_FIELDS = {"名称", "认定部门", "认定日期", "终止日期"}
@@ -216,36 +218,36 @@ _RecordLoader.yaml_implicit_resolvers = {
 
 
 def load_records(path: str | Path) -> list[Any]:
-    """The raw records of a YAML, JSON or CSV file: one record or a list of them."""
-    if str(path).endswith(".csv"):
-        return csv_records(path)
+    """The raw records of a YAML, JSON, CSV, Excel or Parquet file: one record or a list of them."""
+    if is_table(path):
+        return [record for chunk in table_records(path) for _, record in chunk]
     text = Path(path).read_text(encoding="utf-8")
     data = json.loads(text) if str(path).endswith(".json") else yaml.load(text, Loader=_RecordLoader)
     return data if isinstance(data, list) else [data]
 
 
+FLAT_COLUMNS = ("编号", "地区", "日期")
 CSV_IDENTITIES = "身份"  #: one column: 名称|认定部门|认定日期[|终止日期] entries separated by ；
 
 
-def csv_records(path: str | Path) -> list[dict[str, Any]]:
-    """A flat export: columns 编号, 地区, 日期, 身份 (see CSV_IDENTITIES), and one column per fact.
+def flat_record(row: dict[str, str | None]) -> dict[str, Any]:
+    """One row of a flat export: columns 编号, 地区, 日期, 身份 (see CSV_IDENTITIES), one column per fact.
 
     Empty cells are missing facts (not zero or 否). A malformed identity cell is kept as
     text so that parse_person reports it in its own row.
     """
-    import csv
+    record: dict[str, Any] = {k: row[k] for k in FLAT_COLUMNS if row.get(k)}
+    identities: list[Any] = []
+    for entry in filter(None, (row.get(CSV_IDENTITIES) or "").replace(";", "；").split("；")):
+        parts = entry.split("|")
+        keys = ("名称", "认定部门", "认定日期", "终止日期")
+        identities.append(dict(zip(keys, parts)) if 3 <= len(parts) <= 4 else entry)
+    record["身份"] = identities
+    record["事实"] = {k: v for k, v in row.items() if k not in (*FLAT_COLUMNS, CSV_IDENTITIES) and v is not None}
+    return record
 
-    out: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        for row in csv.DictReader(handle):
-            record: dict[str, Any] = {k: row[k] for k in ("编号", "地区", "日期") if row.get(k)}
-            identities: list[Any] = []
-            for entry in filter(None, (row.get(CSV_IDENTITIES) or "").replace(";", "；").split("；")):
-                parts = entry.split("|")
-                keys = ("名称", "认定部门", "认定日期", "终止日期")
-                identities.append(dict(zip(keys, parts)) if 3 <= len(parts) <= 4 else entry)
-            record["身份"] = identities
-            record["事实"] = {k: v for k, v in row.items() if k not in ("编号", "地区", "日期", CSV_IDENTITIES) and v not in (None, "")}
-            out.append(record)
-    return out
 
+def table_records(path: str | Path, chunk_size: int = DEFAULT_CHUNK) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    """Flat person records of a CSV, Excel or Parquet file, chunk by chunk, with their row numbers."""
+    for chunk in read_rows(path, chunk_size):
+        yield [(number, flat_record(row)) for number, row in chunk]
