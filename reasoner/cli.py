@@ -18,11 +18,11 @@ from .compile import compile_policy
 from .decide import STATUS_UNDECIDED, Decision, Reasoner
 from .diagnostics import DiagnosticError, has_errors, render_all
 from .explain import decision_json, explain_json, explain_text, why_not_text
+from .why_not_more import why_not_more
 from .parse import parse_file
 from .person import RecordError, load_records, parse_person
 from .policies import PolicySelectionError, PolicySet, bundled_rules_dir, load_policy
-from .diff import diff, rules_set
-from .diff import render_svg as render_diff_svg
+from .diff import diff_file, render_chart, rules_set
 from .diff import render_text as render_diff_text
 from .lint import lint
 from .lint_report import EXIT_BY_SEVERITY, render_text, to_sarif, worst
@@ -146,7 +146,26 @@ def cmd_decide(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_why_not_more(args: argparse.Namespace) -> int:
+    reasoner, code, reports = _reasoner(args), EXIT_OK, []
+    for i, record in enumerate(_records(args)):
+        try:
+            answers = why_not_more(reasoner, parse_person(record, i))
+        except (RecordError, PolicySelectionError) as err:
+            print(f"第{i + 1}条记录：错误：{err}", file=sys.stderr)
+            reports.append({"row": i + 1, "error": str(err), "field": getattr(err, "field", None)})
+            code = EXIT_INPUT
+            continue
+        for w in answers:
+            reports.append(w.to_json()) if args.json else print(w.text())
+    if args.json:
+        _print_json(reports)
+    return code
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
+    if args.why_not_more:
+        return cmd_why_not_more(args)
     results, code = _decide_all(args)
     for i, r in results:
         if not isinstance(r, Decision):
@@ -203,10 +222,10 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    records = load_records(args.population)
-    report = diff(rules_set(args.old), rules_set(args.new), records)
-    if args.svg:
-        Path(args.svg).write_text(render_diff_svg(report), encoding="utf-8")
+    report = diff_file(rules_set(args.old), rules_set(args.new), args.population)
+    for chart in filter(None, (args.chart, args.svg)):
+        for note in render_chart(report, chart):
+            print(f"注意：{note}", file=sys.stderr)
     if args.json:
         _print_json(report.to_json())
     else:
@@ -272,12 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
         if name == "explain":
             p.add_argument("--why-not", metavar="类别", help="列出不属于该类别的原因（未满足的条件）及其待遇")
+            p.add_argument("--why-not-more", action="store_true",
+                           help="为何没有多付：逐笔列出起付标准、救助比例、限额、排除的影响，以及更优类别可得多少、为何不属于")
         p.set_defaults(func=func)
     p = sub.add_parser("diff", help="两版规则在同一人群上的差异：谁的类别或待遇变了、变化多少、按类别的预算影响")
     p.add_argument("old", help="原规则：文件（与其所在目录的其他规则一起读取）或目录")
     p.add_argument("new", help="新规则：文件或目录")
-    p.add_argument("--population", required=True, help="人群记录（YAML、JSON 或 CSV）")
-    p.add_argument("--svg", help="把变化分布图写入此 SVG 文件")
+    p.add_argument("--population", required=True, help="人群记录（YAML、JSON、CSV、Excel .xlsx 或 Parquet；表格逐块读取）")
+    p.add_argument("--chart", metavar="文件.png|文件.svg", help="把变化分布图写入此文件（按扩展名选 PNG 或 SVG）")
+    p.add_argument("--svg", help="同 --chart（旧写法）")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_diff)
     p = sub.add_parser("compare", help="同一人在两个地区政策下的决定并排对照")

@@ -246,23 +246,14 @@ def explain_text(decision: Decision) -> str:
 
 
 # ------------------------------------------------------------------ JSON
-def _cite_json(c: Citation) -> dict[str, Any]:
+def cite_json(c: Citation) -> dict[str, Any]:
     return {"document": c.document, "article": c.article, "quote": c.quote, "file": c.file, "line": c.line,
             "interpretations": [{"key": k, "text": t} for k, t in c.interpretations]}
 
 
 def explain_json(decision: Decision) -> dict[str, Any]:
     """The versioned, flat form: nodes by stable key, premises as keys."""
-    nodes: dict[str, dict[str, Any]] = {}
-
-    def add(step: Step) -> str:
-        if step.key not in nodes:
-            nodes[step.key] = {"key": step.key, "text": step.text, "kind": step.kind,
-                               "clauses": [_cite_json(c) for c in step.citations], "premises": []}
-            nodes[step.key]["premises"] = [add(p) for p in step.premises]
-        return step.key
-
-    top = [add(s) for s in roots(decision)]
+    top, nodes = steps_json(roots(decision))
     header = decision.policy.source.header
     return {
         "schema": SCHEMA,
@@ -274,8 +265,22 @@ def explain_json(decision: Decision) -> dict[str, Any]:
         "decision": decision_json(decision),
         "rounding": ROUNDING,
         "roots": top,
-        "nodes": list(nodes.values()),
+        "nodes": nodes,
     }
+
+
+def steps_json(steps: list[Step]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Steps as flat nodes by stable key with premises as keys: (root keys, nodes)."""
+    nodes: dict[str, dict[str, Any]] = {}
+
+    def add(step: Step) -> str:
+        if step.key not in nodes:
+            nodes[step.key] = {"key": step.key, "text": step.text, "kind": step.kind,
+                               "clauses": [cite_json(c) for c in step.citations], "premises": []}
+            nodes[step.key]["premises"] = [add(p) for p in step.premises]
+        return step.key
+
+    return [add(s) for s in steps], list(nodes.values())
 
 
 def decision_json(decision: Decision) -> dict[str, Any]:
@@ -284,8 +289,8 @@ def decision_json(decision: Decision) -> dict[str, Any]:
         "undetermined": decision.undetermined, "missing": decision.missing, "warnings": decision.warnings,
         "items": [{"item": it.item, "scope": it.scope, "status": it.status, "category": it.category, "value": it.value,
                    "exact": it.number, "detail": it.detail, "missing": list(it.missing),
-                   "clause": _cite_json(it.citation) if it.citation else None,
-                   "lost": [{"category": a.category, "value": a.value, "clause": _cite_json(a.citation)} for a in it.lost]}
+                   "clause": cite_json(it.citation) if it.citation else None,
+                   "lost": [{"category": a.category, "value": a.value, "clause": cite_json(a.citation)} for a in it.lost]}
                   for it in decision.items],
     }
 
@@ -304,18 +309,21 @@ def why_not_text(decision: Decision, category: str) -> str:
     policy = decision.policy
     if category not in policy.categories:
         raise KeyError(f"「{policy.name}」没有类别「{category}」；可用的类别：{'、'.join(policy.categories)}")
-    reader = GraphReader(decision)
     if decision.answer.has("member", category):
-        return f"已属于「{category}」。\n\n" + render_text([reader.step(("member", category))])
-    term = ("undetermined", category) if decision.answer.has("undetermined", category) else ("nonmember", category)
-    step = reader.step(term)
-    lines = [f"为何不属于「{category}」：", "", render_text([_failed_only(step)]).rstrip(), "", f"若属于「{category}」，按本政策可得："]
+        return f"已属于「{category}」。\n\n" + render_text([GraphReader(decision).step(("member", category))])
+    lines = [f"为何不属于「{category}」：", "", render_text([why_not_step(decision, category)]).rstrip(), "", f"若属于「{category}」，按本政策可得："]
     for (item, scope, target, vid, cid) in sorted(decision.answer.get("benefit"), key=term_key):
         if target == category or (target == "all" and not policy.categories[category]):
             label = ITEM_LABEL[str(item)] + (f"（{scope}）" if scope else "")
             cite = Reasoner.citation(policy, str(cid))
             lines.append(f"  {label}：{decision.values[str(vid)].display} {cite.short()}")
     return "\n".join(lines) + "\n"
+
+
+def why_not_step(decision: Decision, category: str) -> Step:
+    """The justification of not being (or not surely being) in a category, failed branches only."""
+    term = ("undetermined", category) if decision.answer.has("undetermined", category) else ("nonmember", category)
+    return _failed_only(GraphReader(decision).step(term))
 
 
 FAILED = re.compile(r"^(val\(\w+,[fu]\)|atom_val\(\w+,f\)|atom_missing|lacks|nonmember|undetermined|not_claimed|wrong_dept|not_yet|expired)")

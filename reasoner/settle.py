@@ -37,6 +37,16 @@ class Payment:
     text: str  #: the arithmetic, e.g. "(12,000.00 − 3,000.00) × 67% = 6,030.00元；…"
     citations: list[Citation] = field(default_factory=list)
     caps: list[str] = field(default_factory=list)  #: the projects whose annual caps this payment counts against
+    category: str = ""  #: whose values were applied
+    base: int = 0  #: self-pay this project started from
+    deducted: int = 0  #: what the deductible kept back
+    rate: Fraction = Fraction(0)
+    raw: int = 0  #: (base − deducted) × rate, rounded
+    capped_by: str = ""  #: the cap holder that bound (raw > paid), if any
+
+    @property
+    def cap_cut(self) -> int:
+        return self.raw - self.paid
 
 
 @dataclass
@@ -164,11 +174,44 @@ def candidate_view(decision: Decision, candidate: str) -> View:
     return view
 
 
+def hypothetical_view(decision: Decision, category: str) -> View:
+    """Items as `category` would give them had the person been in it (the why-not-more what-if).
+
+    The category's own best value per item (or the policy's value for every category), unless
+    an exclusion that holds would remove it; groups the person is in keep their values; an
+    item the category does not give is not applicable.
+    """
+    answer = decision.answer
+    absent = {str(v) for (v,) in answer.get("value_absent")}
+    rank = {str(v): r for (v, r) in answer.get("rank")}
+
+    def excluded(const: str) -> bool:
+        for (x, i) in answer.get("excl_item"):
+            targets = {str(c) for (y, c) in answer.get("excl_for") if y == x}
+            applies = not targets or category in targets or any(answer.has("member", c) for c in targets)
+            if i == const and applies and answer.has("excl_val", x, "t"):
+                return True
+        return False
+
+    def view(item: str, project: str) -> tuple[Fraction | None, str]:
+        const = ITEM_CONST[item]
+        options = [(rank.get(str(v), 0), str(v)) for (i, s, t, v, _) in answer.get("benefit")
+                   if (i, s) == (const, project) and t in (category, "all") and str(v) not in absent]
+        if options and not excluded(const):
+            ev = decision.values[max(options)[1]]
+            return (None, "inf") if ev.infinite else (ev.number, category)
+        if any((i, s) == (const, project) and str(c) in decision.groups for (i, s, c, _) in answer.get("chosen")):
+            return _number(decision, item, project)
+        return None, "不适用"
+    return view
+
+
 class Settler:
     """Settles one person's claims of one year; one Settler per (person, year)."""
 
-    def __init__(self, reasoner: Reasoner, person: Person, year: int):
-        self.reasoner, self.person, self.year = reasoner, person, year
+    def __init__(self, reasoner: Reasoner, person: Person, year: int, view_of: Callable[[Decision], View] | None = None):
+        """`view_of` replaces 待遇就高 by given values (what-if: "had the person been in category C")."""
+        self.reasoner, self.person, self.year, self.view_of = reasoner, person, year, view_of
         self.state = YearState()
 
     def run(self) -> Settlement:
@@ -218,7 +261,9 @@ class Settler:
             return
         projects = decision.projects()
         candidates = [c for c in decision.policy.categories if decision.answer.has("candidate", c)]
-        if decision.answer.get("by_bill") and len(candidates) > 1:
+        if self.view_of is not None:
+            self._pay(result, projects, self.view_of(decision))
+        elif decision.answer.get("by_bill") and len(candidates) > 1:
             self._compare(result, projects, candidates)
         else:
             self._pay(result, projects, lambda item, project: _number(decision, item, project))
@@ -270,7 +315,7 @@ class Settler:
         deductible, _ = view("救助起付标准", project)
         cap, cap_status = view("年度救助限额", project)
         modes = {str(m) for (p, m) in decision.answer.get("deductible_mode") if p == project}
-        parts, cites = [], [c for c in (_cite(decision, i, project) for i in ("救助起付标准", "救助比例", "年度救助限额")) if c]
+        parts, cites = [], [c for c in (item_citation(decision, i, project) for i in ("救助起付标准", "救助比例", "年度救助限额")) if c]
         eligible, deductible_text = self._deductible(project, base, int(deductible or 0), "per_stay" in modes)
         if deductible is None:
             deductible_text = f"{yuan(base)}（本项目对其类别未规定起付标准）"
@@ -278,6 +323,7 @@ class Settler:
         parts.append(f"{deductible_text} × {pct(rate)} = {yuan(raw)}")
         paid = raw
         holders = sorted({str(x) for (p, x) in decision.answer.get("cap_applies") if p == project}, key=lambda x: x != project)
+        capped_by = ""
         for holder in holders:
             limit, _ = view("年度救助限额", holder)
             if limit is None:
@@ -285,7 +331,8 @@ class Settler:
             used = self.state.paid.get(holder, 0)
             room = max(0, int(limit) - used)
             parts.append(f"{holder}年度救助限额 {yuan(int(limit))}，本年已付 {yuan(used)}")
-            paid = min(paid, room)
+            if room < paid:
+                paid, capped_by = room, holder
         if cap is None and not any(p == project for (p, x) in decision.answer.get("cap_applies") if x != project):
             parts.append("本项目不设年度限额" if cap_status == "inf" else "本项目未规定年度限额")
         for holder in holders:
@@ -294,7 +341,7 @@ class Settler:
         category = rate_from
         sources = " ".join(dict.fromkeys(c.short() for c in cites))
         text = f"救助项目「{project}」（依「{category}」）：" + "；".join(parts) + f" → {yuan(paid)} {sources}"
-        return Payment(project, paid, text, cites, holders)
+        return Payment(project, paid, text, cites, holders, category, base, base - eligible, rate, raw, capped_by)
 
     def _deductible(self, project: str, base: int, deductible: int, per_stay: bool) -> tuple[int, str]:
         """Returns what is above the deductible, and the arithmetic as text."""
@@ -330,7 +377,7 @@ def _status_reasons(decision: Decision) -> list[str]:
     return out
 
 
-def _cite(decision: Decision, item: str, project: str) -> Citation | None:
+def item_citation(decision: Decision, item: str, project: str) -> Citation | None:
     it = next((i for i in decision.items if i.item == item and i.scope == project), None)
     return it.citation if it else None
 
