@@ -50,11 +50,13 @@ from .settle_explain import settlement_json, settlement_text
 from .person import Person, RecordError, load_records, parse_person
 from .policies import PolicySelectionError, PolicySet, load_policy
 
+from .why_not_more import WhyNotMore
+from .why_not_more import why_not_more as _why_not_more
 from .version import __version__
 
 __all__ = [
     "Decision", "Diagnostic", "DiagnosticError", "ItemDecision", "Person", "PolicySelectionError", "PolicySet",
-    "DiffReport", "Finding", "Reasoner", "RecordError", "Settlement", "decide", "explain", "lint_policy", "settle", "what_if", "settlement_json", "settlement_text", "load_policies", "load_policy", "load_records", "parse_person",
+    "DiffReport", "Finding", "Reasoner", "RecordError", "Settlement", "decide", "explain", "lint_policy", "settle", "what_if", "why_not_more", "WhyNotMore", "settlement_json", "settlement_text", "load_policies", "load_policy", "load_records", "parse_person",
     "__version__",
 ]
 
@@ -92,6 +94,11 @@ def explain(decision: Decision, fmt: str = "text", why_not: str | None = None) -
     if why_not:
         return why_not_text(decision, why_not)
     return explain_json(decision) if fmt == "json" else explain_text(decision)
+
+
+def why_not_more(record: dict[str, Any] | Person, year: int | None = None, reasoner: Reasoner | None = None) -> list[WhyNotMore]:
+    """Why a payout was not higher: per-claim limits and the better categories (see reasoner.why_not_more)."""
+    return _why_not_more(reasoner or _default(), record, year)
 
 
 _DEFAULT: Reasoner | None = None
