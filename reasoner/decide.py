@@ -121,8 +121,9 @@ class Prepared:
 class Reasoner:
     """Decides persons under a policy set; keeps one grounding per policy and date context."""
 
-    def __init__(self, policies: PolicySet):
+    def __init__(self, policies: PolicySet, solve_timeout: float | None = None):
         self.policies = policies
+        self.solve_timeout = solve_timeout  #: seconds per clingo solve (the service sets one); None: no limit
         self._grounds: dict[tuple[str, tuple[str, ...]], GroundPolicy] = {}
         self._values: dict[tuple[str, int, str, tuple[tuple[str, int], ...]], dict[str, Evaluated]] = {}
         self._ground_of_values: dict[int, tuple[dict[str, Evaluated], GroundPolicy]] = {}
@@ -178,7 +179,7 @@ class Reasoner:
         facts = tuple(context_facts(rank, absent, unknown))
         key = (policy.content_hash, facts)
         if key not in self._grounds:
-            self._grounds[key] = GroundPolicy(policy, list(facts))
+            self._grounds[key] = GroundPolicy(policy, list(facts), self.solve_timeout)
         return self._grounds[key]
 
     # ---------------------------------------------------------------- decision

@@ -8,6 +8,7 @@ share a signature and therefore an answer set, which is cached.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -24,6 +25,10 @@ Term = object  # str | int | tuple (nested function terms)
 
 class SolverError(RuntimeError):
     """Clingo reported a problem with a generated program (a bug in compile or the .lp files)."""
+
+
+class SolverTimeout(SolverError):
+    """A solve ran past its time limit and was cancelled (a service must never hang a worker)."""
 
 
 @lru_cache(maxsize=1)
@@ -95,7 +100,8 @@ class Messages:
 class GroundPolicy:
     """A policy ground for one date context; solves signatures by external assignment."""
 
-    def __init__(self, policy: CompiledPolicy, context_facts: list[str]):
+    def __init__(self, policy: CompiledPolicy, context_facts: list[str], timeout: float | None = None):
+        self.timeout = timeout  #: seconds a solve may take before it is cancelled; None: no limit
         self.messages = Messages()
         self.control = clingo.Control(["--models=1"], logger=self.messages, message_limit=1000)
         self.control.add("base", [], generic_program() + "\n" + policy.text() + "\n".join(context_facts) + "\n")
@@ -135,17 +141,28 @@ class GroundPolicy:
         for sym in wanted - self._assigned:
             self.control.assign_external(sym, True)
         self._assigned = wanted
+        symbols: list[clingo.Symbol] = []
+        result = self._run(lambda m: symbols.extend(m.symbols(atoms=True)))
+        if not result.satisfiable:
+            raise SolverError("规则程序无解（不应发生：程序是分层的）")
         answer = Answer()
-        with self.control.solve(yield_=True) as handle:
-            model = handle.model()
-            if model is None:
-                raise SolverError("规则程序无解（不应发生：程序是分层的）")
-            for sym in model.symbols(atoms=True):
-                atom = to_python(sym)
-                name, args = (atom[0], atom[1:]) if isinstance(atom, tuple) else (atom, ())
-                answer.atoms.setdefault(str(name), set()).add(args)
+        for sym in symbols:
+            atom = to_python(sym)
+            name, args = (atom[0], atom[1:]) if isinstance(atom, tuple) else (atom, ())
+            answer.atoms.setdefault(str(name), set()).add(args)
         self.cache[sig] = answer
         return answer
+
+    def _run(self, on_model: Callable[[clingo.Model], None]) -> clingo.SolveResult:
+        """One solve; under a time limit it runs in clingo's own thread and is cancelled at the limit
+        (without one, a synchronous solve: a thread per solve would cost the batch path for nothing)."""
+        if self.timeout is None:
+            return self.control.solve(on_model=on_model)
+        with self.control.solve(on_model=on_model, async_=True) as handle:
+            if not handle.wait(self.timeout):
+                handle.cancel()
+                raise SolverTimeout(f"求解超过时限 {self.timeout} 秒，已取消")
+            return handle.get()
 
 
 def context_facts(ranks: dict[str, int], absent: set[str], unknown: set[str]) -> list[str]:
