@@ -1,9 +1,9 @@
 """Fidelity of rules/*.rules to the documents they encode.
 
 Every clause's 原文 must be copied verbatim from its document (whitespace may differ), so a
-reviewer can hold the rules file against the text line by line. The documents live beside
-the repository, in ../shared/policies/ (in CI: <repo>/../shared/policies/); a missing folder
-is a failure, not a skip, since the check is the point of this module.
+reviewer can hold the rules file against the text line by line. The documents ship in
+rules/sources/ (the policy browser shows them beside the clauses); they must be the very
+texts of ../shared/policies/, which a missing folder makes a failure, not a skip.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from reasoner.parse import parse_file
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "rules"
-DOCUMENTS = REPO.parent / "shared" / "policies"
+DOCUMENTS = RULES / "sources"
+SHARED = REPO.parent / "shared" / "policies"
 RULES_FILES = sorted(RULES.glob("*.rules"))
 
 #: rules file stem → document file name, as they are named today; a new rules file is found by
@@ -108,3 +109,10 @@ def test_every_clause_has_a_quote(path: Path) -> None:
     assert policy.clauses, f"{path.name} 没有条款"
     empty = [f"{c.span.file}:{c.span.line} 〔{c.article}〕" for c in policy.clauses if not squash(c.quote)]
     assert not empty, "以下条款的原文为空：\n" + "\n".join(empty)
+
+
+def test_shipped_documents_are_the_shared_texts():
+    shared = {p.name: p.read_bytes() for p in SHARED.glob("*.txt")}
+    assert shared, f"{SHARED} 不存在或为空"
+    assert {p.name: p.read_bytes() for p in DOCUMENTS.glob("*.txt")} == shared
+
