@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 1 a rules file has errors; 2 bad input (a record, a file, no policy
 for the region/date); 3 done, but at least one decision could not be made (facts or
-parameters missing).
+parameters missing); 4/5 lint warnings/errors; 6 replay differs from the record; 7 the
+decision ledger was altered (see reasoner.ledger_cli).
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ from .population import generate as generate_population
 from .settle import CLAIM_UNDECIDED, settle
 from .settle_explain import settlement_json, settlement_text
 from . import ast
+from .ledger_cli import add_parsers as add_ledger_parsers
+from .ledger_cli import add_record_options, decision_ids, record_ids
+from .ledger_paths import LedgerError
 
 EXIT_OK, EXIT_RULES, EXIT_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
 
@@ -88,7 +92,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _reasoner(args: argparse.Namespace) -> Reasoner:
-    return Reasoner(PolicySet.load(args.rules))
+    """One reasoner per command: --record stores the texts of exactly the policies it decided under."""
+    if getattr(args, "reasoner", None) is None:
+        args.reasoner = Reasoner(PolicySet.load(args.rules))
+    return args.reasoner
 
 
 def _records(args: argparse.Namespace) -> list[Any]:
@@ -101,6 +108,11 @@ def _records(args: argparse.Namespace) -> list[Any]:
             if isinstance(rec, dict):
                 rec.setdefault("假设参数", {}).update(assumed)
     return records
+
+
+def _ledger_tag(ids: dict[int, str], i: int) -> dict[str, str]:
+    """The decision id a --record run gave a result, for its JSON."""
+    return {"decision_id": ids[i]} if i in ids else {}
 
 
 def _summary_line(d: Decision) -> str:
@@ -134,13 +146,14 @@ def _decide_all(args: argparse.Namespace) -> tuple[list[tuple[int, Decision | Ex
 
 def cmd_decide(args: argparse.Namespace) -> int:
     results, code = _decide_all(args)
+    ids = decision_ids(args, _reasoner(args), results)
     if args.json:
-        _print_json([decision_json(r) | {"id": r.person.id, "policy": r.policy.name} if isinstance(r, Decision)
+        _print_json([decision_json(r) | {"id": r.person.id, "policy": r.policy.name} | _ledger_tag(ids, i) if isinstance(r, Decision)
                      else {"row": i + 1, "error": str(r), "field": getattr(r, "field", None)} for i, r in results])
         return code
     for i, r in results:
         if isinstance(r, Decision):
-            print(_summary_line(r))
+            print(_summary_line(r) + (f"\n  账本编号：{ids[i]}" if i in ids else ""))
         else:
             print(f"第{i + 1}条记录：错误：{r}", file=sys.stderr)
     return code
@@ -167,10 +180,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.why_not_more:
         return cmd_why_not_more(args)
     results, code = _decide_all(args)
+    ids = decision_ids(args, _reasoner(args), results)
     for i, r in results:
         if not isinstance(r, Decision):
             print(f"第{i + 1}条记录：错误：{r}", file=sys.stderr)
             continue
+        if i in ids and not args.json:
+            print(f"账本编号：{ids[i]}")
         if args.why_not:
             try:
                 print(why_not_text(r, args.why_not))
@@ -178,7 +194,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 print(f"错误：{err.args[0]}", file=sys.stderr)
                 return EXIT_INPUT
         elif args.json:
-            _print_json(explain_json(r))
+            _print_json(explain_json(r) | _ledger_tag(ids, i))
         else:
             print(explain_text(r))
     return code
@@ -196,10 +212,14 @@ def cmd_settle(args: argparse.Namespace) -> int:
             reports.append({"row": i + 1, "error": str(err), "field": getattr(err, "field", None)})
             code = EXIT_INPUT
             continue
-        for s in settlements:
+        ids = dict(enumerate(record_ids(args, reasoner, [(i, s) for s in settlements])))
+        for k, s in enumerate(settlements):
             if any(c.status == CLAIM_UNDECIDED for c in s.claims) and code == EXIT_OK:
                 code = EXIT_UNDECIDED
-            reports.append(settlement_json(s)) if args.json else print(settlement_text(s, explain=args.explain))
+            if args.json:
+                reports.append(settlement_json(s) | _ledger_tag(ids, k))
+            else:
+                print(settlement_text(s, explain=args.explain) + (f"账本编号：{ids[k]}\n" if k in ids else ""))
     if args.json:
         _print_json(reports)
     return code
@@ -271,6 +291,41 @@ def cmd_population(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Batch audit of a payment ledger (reasoner.audit); exit 2 when a row could not be read, 3 when one could not be judged."""
+    from .audit import ERROR, UNDECIDED, AuditOptions, run_audit
+    from .audit_report import summary_text, write_outputs
+
+    params = dict(kv.split("=", 1) for kv in args.param or [])
+    options = AuditOptions(persons=args.persons, columns=args.columns, params=params)
+    with run_audit(_reasoner(args), args.payments, options) as audit:
+        summary = write_outputs(audit, args.out, sys.stdout if args.json else None, args.html, args.rules)
+    if not args.json:
+        print(summary_text(summary), end="")
+    if summary.by_outcome[ERROR].count:
+        return EXIT_INPUT
+    return EXIT_UNDECIDED if summary.by_outcome[UNDECIDED].count else EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Settings travel to the uvicorn workers as REASONER_* variables (each worker builds its own app)."""
+    import secrets
+
+    import uvicorn
+
+    settings = {"REASONER_RULES": args.rules, "REASONER_DATA": args.data, "REASONER_DB": args.db,
+                "REASONER_API_TOKEN": args.token or os.environ.get("REASONER_API_TOKEN"),
+                "REASONER_RECORD": "0" if args.no_record else None, "REASONER_OPEN_READS": "0" if args.closed_reads else None,
+                "REASONER_MAX_BODY": args.max_body, "REASONER_MAX_BATCH": args.max_batch,
+                "REASONER_REQUEST_TIMEOUT": args.request_timeout, "REASONER_SOLVE_TIMEOUT": args.solve_timeout}
+    if not settings["REASONER_API_TOKEN"]:
+        settings["REASONER_API_TOKEN"] = secrets.token_urlsafe(24)
+        print(f"API 令牌（本次生成）：{settings['REASONER_API_TOKEN']}", file=sys.stderr, flush=True)
+    os.environ.update({k: str(v) for k, v in settings.items() if v is not None})
+    uvicorn.run("reasoner.service:create_app", factory=True, host=args.host, port=args.port, workers=args.workers, log_level="warning")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reasoner", description="医疗救助政策推理器：检查规则、编译为ASP事实、按日期决定并解释")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -293,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--why-not", metavar="类别", help="列出不属于该类别的原因（未满足的条件）及其待遇")
             p.add_argument("--why-not-more", action="store_true",
                            help="为何没有多付：逐笔列出起付标准、救助比例、限额、排除的影响，以及更优类别可得多少、为何不属于")
+        add_record_options(p)
         p.set_defaults(func=func)
     p = sub.add_parser("diff", help="两版规则在同一人群上的差异：谁的类别或待遇变了、变化多少、按类别的预算影响")
     p.add_argument("old", help="原规则：文件（与其所在目录的其他规则一起读取）或目录")
@@ -331,7 +387,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", metavar="名=值", help="假设参数值（元），在解释中注明为假设")
     p.add_argument("--explain", action="store_true", help="在表格后给出每笔就医的完整算式与条款")
     p.add_argument("--json", action="store_true")
+    add_record_options(p)
     p.set_defaults(func=cmd_settle)
+    p = sub.add_parser("audit", help="批量审核医疗救助支付：逐行重算应付，分类为正确、多付、少付、不符合条件等，附条款")
+    p.add_argument("payments", help="支付明细（CSV、Excel 或 Parquet），列名见 README「批量审核」")
+    p.add_argument("--rules", default=str(bundled_rules_dir()), help="规则目录（默认：随包附带的五个政策）")
+    p.add_argument("--persons", help="人员文件（YAML、JSON、CSV 或 Excel），以「编号」对应支付明细的「人员编号」")
+    p.add_argument("--columns", help="列名对照（YAML：导出列名: 本程序列名）")
+    p.add_argument("--param", action="append", metavar="名=值", help="假设参数值（元），对每个人适用")
+    p.add_argument("--out", help="把逐行结论写入此 CSV 或 Excel 文件")
+    p.add_argument("--html", help="把审核报告（汇总表与图）写入此 HTML 文件")
+    p.add_argument("--json", action="store_true", help="在标准输出打印 JSON（汇总与逐行结论）")
+    p.set_defaults(func=cmd_audit)
+    add_ledger_parsers(sub)
+    p = sub.add_parser("serve", help="启动 HTTP 服务与网页工作台（uvicorn）")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="工作进程数（每个进程各自编译政策）")
+    p.add_argument("--rules", default=str(bundled_rules_dir()), help="规则目录")
+    p.add_argument("--data", help="审计上传与结果的目录（默认：临时目录下 reasoner-service）")
+    p.add_argument("--db", help="台账数据库 URL（默认：台账的默认 SQLite 文件）")
+    p.add_argument("--token", help="API 令牌（也可用环境变量 REASONER_API_TOKEN；未给出时启动时生成并打印）")
+    p.add_argument("--no-record", action="store_true", help="不把决定记入台账")
+    p.add_argument("--closed-reads", action="store_true", help="读接口也需要令牌")
+    p.add_argument("--max-body", type=int, help="请求体上限（字节）")
+    p.add_argument("--max-batch", type=int, help="每次请求的记录条数上限")
+    p.add_argument("--request-timeout", type=float, help="每个请求的时限（秒）")
+    p.add_argument("--solve-timeout", type=float, help="每次求解的时限（秒）")
+    p.set_defaults(func=cmd_serve)
+    from .batch_cli import add_batch_parser  # reasoner batch decide|settle|explain (reasoner/batch_cli.py)
+
+    add_batch_parser(sub)
     return parser
 
 
@@ -345,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     except DiagnosticError as err:
         print(str(err), file=sys.stderr)
         return EXIT_RULES
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, LedgerError) as err:
         print(f"错误：{err}", file=sys.stderr)
         return EXIT_INPUT
 
