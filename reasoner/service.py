@@ -190,6 +190,10 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         messages = {404: "没有这个地址", 405: "不支持此请求方法"}
         return _error_response(ApiError(err.status_code, f"E_HTTP_{err.status_code}", messages.get(err.status_code, str(err.detail))))
 
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, err: Exception) -> JSONResponse:
+        return _error_response(ApiError(500, "E_INTERNAL", f"内部错误：{type(err).__name__}"))
+
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Response:
         length = request.headers.get("content-length")
@@ -227,8 +231,9 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     def policy(name: str) -> PolicyDetail:
         p = _policy(state, name)
         clauses = [ClauseOut(id=c.cid, article=c.article, quote=c.quote, line=c.span.line,
-                             interpretations=[{"key": i.key, "text": i.text} for i in c.interpretations]) for c in p.clauses.values()]
-        return PolicyDetail(**_summary(p).model_dump(), clauses=clauses, parameters=_parameters(state.policies, p))
+                             interpretations=[{"key": i.key.text, "text": i.text} for i in c.interpretations]) for c in p.clauses.values()]
+        return PolicyDetail(**_summary(p).model_dump(), clauses=clauses, parameters=_parameters(state.policies, p),
+                            categories=[n for n, group in p.categories.items() if not group])
 
     @app.get("/api/policies/{name}/document", summary="政策原文（文件全文）及各条款原文在其中的位置", dependencies=[Depends(can_read)])
     def document(name: str) -> dict[str, Any]:
@@ -236,6 +241,11 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         text, file = _document_text(p)
         return {"policy": p.name, "file": file, "text": text,
                 "clauses": [{"id": c.cid, "article": c.article, "quote": c.quote, "span": _locate(text, c.quote)} for c in p.clauses.values()]}
+
+    @app.get("/api/policies/{name}/rules", summary="政策的规则文本（供起草时载入）", dependencies=[Depends(can_read)])
+    def rules_text(name: str) -> dict[str, Any]:
+        p = _policy(state, name)
+        return {"policy": p.name, "file": Path(p.source.path).name, "text": p.source.source}
 
     # ---------------------------------------------------------------- decisions
     def _decide(record: PersonRecord) -> Decision:
