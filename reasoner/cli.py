@@ -316,7 +316,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = {"REASONER_RULES": args.rules, "REASONER_DATA": args.data, "REASONER_DB": args.db,
                 "REASONER_API_TOKEN": args.token or os.environ.get("REASONER_API_TOKEN"),
                 "REASONER_RECORD": "0" if args.no_record else None, "REASONER_OPEN_READS": "0" if args.closed_reads else None,
-                "REASONER_MAX_BODY": args.max_body, "REASONER_MAX_BATCH": args.max_batch,
+                "REASONER_MAX_BODY": args.max_body, "REASONER_MAX_UPLOAD": args.max_upload, "REASONER_MAX_BATCH": args.max_batch,
                 "REASONER_REQUEST_TIMEOUT": args.request_timeout, "REASONER_SOLVE_TIMEOUT": args.solve_timeout}
     if not settings["REASONER_API_TOKEN"]:
         settings["REASONER_API_TOKEN"] = secrets.token_urlsafe(24)
@@ -410,7 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="API 令牌（也可用环境变量 REASONER_API_TOKEN；未给出时启动时生成并打印）")
     p.add_argument("--no-record", action="store_true", help="不把决定记入台账")
     p.add_argument("--closed-reads", action="store_true", help="读接口也需要令牌")
-    p.add_argument("--max-body", type=int, help="请求体上限（字节）")
+    p.add_argument("--max-body", type=int, help="JSON 请求体上限（字节）")
+    p.add_argument("--max-upload", type=int, help="审计上传文件上限（字节）")
     p.add_argument("--max-batch", type=int, help="每次请求的记录条数上限")
     p.add_argument("--request-timeout", type=float, help="每个请求的时限（秒）")
     p.add_argument("--solve-timeout", type=float, help="每次求解的时限（秒）")

@@ -63,7 +63,8 @@ class ServiceConfig:
     open_reads: bool = True  #: reads without a token
     record: bool = True  #: record every decision and settlement in the ledger
     db: str | None = None  #: ledger URL (default: the ledger's default SQLite file)
-    max_body: int = 1_000_000  #: bytes
+    max_body: int = 1_000_000  #: bytes, JSON bodies
+    max_upload: int = 200_000_000  #: bytes, audit uploads
     max_batch: int = 1_000  #: records per request
     request_timeout: float = 30.0  #: seconds per request
     solve_timeout: float = 5.0  #: seconds per clingo solve
@@ -75,7 +76,8 @@ class ServiceConfig:
         return cls(rules=Path(env.get("REASONER_RULES", base.rules)), data=Path(env.get("REASONER_DATA", base.data)),
                    token=env.get("REASONER_API_TOKEN") or None, open_reads=env.get("REASONER_OPEN_READS", "1") == "1",
                    record=env.get("REASONER_RECORD", "1") == "1", db=env.get("REASONER_DB") or None,
-                   max_body=int(env.get("REASONER_MAX_BODY", base.max_body)), max_batch=int(env.get("REASONER_MAX_BATCH", base.max_batch)),
+                   max_body=int(env.get("REASONER_MAX_BODY", base.max_body)), max_upload=int(env.get("REASONER_MAX_UPLOAD", base.max_upload)),
+                   max_batch=int(env.get("REASONER_MAX_BATCH", base.max_batch)),
                    request_timeout=float(env.get("REASONER_REQUEST_TIMEOUT", base.request_timeout)),
                    solve_timeout=float(env.get("REASONER_SOLVE_TIMEOUT", base.solve_timeout)))
 
@@ -197,8 +199,11 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Response:
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > config.max_body:
-            return _error_response(ApiError(413, "E_TOO_LARGE", f"请求体 {length} 字节，超过上限 {config.max_body} 字节"))
+        limit = config.max_upload if request.url.path == "/api/audit" else config.max_body
+        if length is None and request.method in ("POST", "PUT"):
+            return _error_response(ApiError(411, "E_LENGTH", "请求须给出 Content-Length（不接受分块传输的请求体）"))
+        if length and length.isdigit() and int(length) > limit:
+            return _error_response(ApiError(413, "E_TOO_LARGE", f"请求体 {length} 字节，超过上限 {limit} 字节"))
         return await call_next(request)
 
     def bearer(request: Request) -> bool:
@@ -377,18 +382,16 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
     # ---------------------------------------------------------------- audit jobs
     @app.post("/api/audit", response_model=JobOut, status_code=202, summary="上传支付台账（CSV/Excel）发起审计任务", dependencies=[Depends(can_read)])
-    async def audit_upload(request: Request, file: UploadFile = File(description="支付台账 CSV 或 Excel")) -> JobOut:
-        suffix = Path(file.filename or "").suffix.lower()
-        if suffix not in (".csv", ".xlsx"):
-            raise ApiError(422, "E_INPUT", "只接受 .csv 或 .xlsx 文件")
+    async def audit_upload(file: UploadFile = File(description="支付台账 CSV 或 Excel（列名见 README「批量审核」）"),
+                           persons: UploadFile | None = File(None, description="人员文件 CSV、Excel、YAML 或 JSON（可选；也可在支付台账中给出身份列）")) -> JobOut:
         job_id = uuid.uuid4().hex
         folder = config.data / "jobs" / job_id
         folder.mkdir(parents=True)
-        upload = folder / f"payments{suffix}"
-        upload.write_bytes(await file.read())
+        upload = await _save_upload(file, folder / "payments")
+        people = await _save_upload(persons, folder / "persons", (".csv", ".xlsx", ".yaml", ".json")) if persons is not None else None
         with state.jobs_lock:
             state.jobs[job_id] = {"status": "排队", "rows": 0}
-        threading.Thread(target=_audit_job, args=(state, job_id, upload), daemon=True).start()
+        threading.Thread(target=_audit_job, args=(state, job_id, upload, people), daemon=True).start()
         return _job(state, job_id)
 
     @app.get("/api/jobs/{job_id}", response_model=JobOut, summary="审计任务的进度", dependencies=[Depends(can_read)])
@@ -415,6 +418,16 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
 
 # ------------------------------------------------------------------ helpers
+async def _save_upload(file: UploadFile, stem: Path, accepted: tuple[str, ...] = (".csv", ".xlsx")) -> Path:
+    """An upload saved under a name of ours (the client's file name only gives the format)."""
+    suffix = Path(file.filename or "").suffix.lower()
+    if suffix not in accepted:
+        raise ApiError(422, "E_INPUT", f"「{Path(file.filename or '').name}」：只接受 {'、'.join(accepted)} 文件")
+    path = stem.with_suffix(suffix)
+    path.write_bytes(await file.read())
+    return path
+
+
 def _check_batch(config: ServiceConfig, n: int) -> None:
     if n > config.max_batch:
         raise ApiError(413, "E_TOO_MANY", f"一次 {n} 条记录，超过上限 {config.max_batch} 条")
@@ -496,19 +509,22 @@ def _job(state: State, job_id: str) -> JobOut:
     return JobOut(id=job_id, status=info["status"], rows=info["rows"], message=info.get("message"), result=result)
 
 
-def _audit_job(state: State, job_id: str, upload: Path) -> None:
+def _audit_job(state: State, job_id: str, upload: Path, persons: Path | None) -> None:
     """An audit in its own thread with its own Reasoner (the shared one belongs to the worker thread)."""
-    from .audit import audit_file
+    from .audit import AuditOptions, run_audit
+    from .audit_report import write_outputs
 
-    def progress(rows: int) -> None:
-        with state.jobs_lock:
-            state.jobs[job_id].update(status="运行中", rows=rows)
+    with state.jobs_lock:
+        state.jobs[job_id]["status"] = "运行中"
     try:
         folder = upload.parent
-        audit_file(Reasoner(state.policies, solve_timeout=state.config.solve_timeout), upload, out=folder / "findings.csv",
-                   json_out=folder / "findings.json", html_out=folder / "findings.html", progress=progress)
+        reasoner = Reasoner(state.policies, solve_timeout=state.config.solve_timeout)
+        with run_audit(reasoner, upload, AuditOptions(persons=persons, progress=False)) as audit, \
+                open(folder / "findings.json", "w", encoding="utf-8") as js:
+            write_outputs(audit, folder / "findings.csv", js, folder / "findings.html")
+            rows = audit.rows
         with state.jobs_lock:
-            state.jobs[job_id]["status"] = "完成"
+            state.jobs[job_id].update(status="完成", rows=rows)
     except Exception as err:  # the job reports any failure; the server goes on
         with state.jobs_lock:
             state.jobs[job_id].update(status="失败", message=str(err))

@@ -216,3 +216,31 @@ def test_openapi_is_complete(server: Server):
         assert path in paths, path
     person = spec["components"]["schemas"]["PersonRecord"]["properties"]
     assert "认定" not in person and person["地区"]["description"]
+
+
+# ------------------------------------------------------------------ audit jobs
+def test_audit_job_accounts_for_every_row(server: Server):
+    import csv
+    import io
+    import time
+
+    folder = Path(__file__).resolve().parent / "audit"
+    payments = (folder / "payments.csv").read_bytes()
+    rows_in = len([r for r in csv.reader(io.StringIO(payments.decode("utf-8-sig"))) if any(r)]) - 1
+    with server.client() as c:
+        job = c.post("/api/audit", files={"file": ("payments.csv", payments, "text/csv"),
+                                          "persons": ("persons.yaml", (folder / "persons.yaml").read_bytes(), "application/yaml")})
+        assert job.status_code == 202, job.text
+        job_id = job.json()["id"]
+        for _ in range(300):
+            info = c.get(f"/api/jobs/{job_id}").json()
+            if info["status"] in ("完成", "失败"):
+                break
+            time.sleep(0.2)
+        assert info["status"] == "完成", info
+        assert info["rows"] == rows_in
+        out = c.get(info["result"]).text
+        assert len(list(csv.DictReader(io.StringIO(out.lstrip("\ufeff"))))) == rows_in
+        assert "<svg" in c.get(info["result"] + "?format=html").text
+        assert c.post("/api/audit", files={"file": ("payments.txt", b"x", "text/plain")}).json()["code"] == "E_INPUT"
+        error(c.get("/api/jobs/0123456789abcdef0123456789abcdef"), 404, "E_NOT_FOUND")
