@@ -35,17 +35,18 @@ from __future__ import annotations
 import gc
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from . import ast
+from .batch_columns import _bool_column, _frac, _money_column, _other_column, _times
+from .batch_summary import BatchConsistencyError, BatchResult, ItemSummary, Summary, _person
 from .compile import CompiledPolicy
-from .decide import Decision, Prepared, Reasoner, _convert
-from .numeric import OPS, Evaluated, _side, month_relation, parse_bool, parse_money
+from .decide import Prepared, Reasoner
+from .numeric import OPS, Evaluated, _side, month_relation, parse_money
 from .params import parse_assumed
 from .person import Person, RecordError, parse_person
 from .policies import PolicySelectionError, Selection
@@ -57,98 +58,7 @@ ROW_ERRORS = (RecordError, PolicySelectionError, ValueError)
 
 CHUNK = 32768  #: rows per chunk: bounds the transient memory of a batch
 _CLAIM_BITS = 24  #: bits of the claims id in a packed key
-_ABS_LIMIT = 1e13  #: |元| below which a float's 分 are exact in float64 arithmetic (see _money_column)
 
-
-# ------------------------------------------------------------------ results
-@dataclass(frozen=True)
-class ItemSummary:
-    item: str
-    scope: str
-    status: str
-    category: str | None
-    value: str | None  #: as it reads, e.g. "90%", "4,300.00元"
-    number: str | None  #: exact: rate as a fraction ("9/10"), amount in 分, "inf"
-
-    @property
-    def label(self) -> str:
-        return f"{self.item}（{self.scope}）" if self.scope else self.item
-
-
-@dataclass(frozen=True)
-class Summary:
-    """What a decision says, without its justification: shared by every row of a signature."""
-
-    policy: str
-    status: str
-    categories: tuple[str, ...]
-    groups: tuple[str, ...]
-    undetermined: tuple[str, ...]
-    missing: tuple[str, ...]
-    items: tuple[ItemSummary, ...]
-    warnings: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, d: Decision) -> Summary:
-        items = tuple(ItemSummary(it.item, it.scope, it.status, it.category, it.value, it.number) for it in d.items)
-        return cls(d.policy.name, d.status, tuple(d.categories), tuple(d.groups), tuple(d.undetermined),
-                   tuple(d.missing), items, tuple(d.warnings))
-
-    def item(self, item: str, scope: str = "") -> ItemSummary:
-        for it in self.items:
-            if it.item == item and it.scope == scope:
-                return it
-        raise KeyError(f"{item}（{scope}）")
-
-
-class BatchResult:
-    """Per row either an error or an index into the distinct summaries; explain(i) on demand."""
-
-    def __init__(self, reasoner: Reasoner, records: Sequence[Any], rows: np.ndarray, summaries: list[Summary],
-                 errors: dict[int, Exception], stats: dict[str, Any]):
-        self.reasoner = reasoner
-        self.records = records
-        self.rows = rows  #: int32 per row: index into summaries, -1 where the row is an error
-        self.summaries = summaries
-        self.errors = errors  #: row → RecordError / PolicySelectionError / ValueError
-        self.stats = stats
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int) -> Summary | Exception:
-        k = int(self.rows[i])
-        return self.summaries[k] if k >= 0 else self.errors[i]
-
-    def __iter__(self) -> Iterator[Summary | Exception]:
-        for i in range(len(self.rows)):
-            yield self[i]
-
-    def summary(self, i: int) -> Summary | None:
-        k = int(self.rows[i])
-        return self.summaries[k] if k >= 0 else None
-
-    def error(self, i: int) -> Exception | None:
-        return self.errors.get(i)
-
-    def explain(self, i: int) -> Decision:
-        """The full Decision of row i (with its justification), recomputed by Reasoner.decide."""
-        if i in self.errors:
-            raise self.errors[i]
-        return self.reasoner.decide(_person(self.records[i], i))
-
-    def status_counts(self) -> dict[str, int]:
-        counts = np.bincount(self.rows[self.rows >= 0], minlength=len(self.summaries))
-        out: dict[str, int] = {}
-        for k, c in enumerate(counts.tolist()):
-            out[self.summaries[k].status] = out.get(self.summaries[k].status, 0) + c
-        if self.errors:
-            out["错误"] = len(self.errors)
-        return out
-
-
-class BatchConsistencyError(AssertionError):
-    """The fast path disagreed with the exact per-person path: a bug in this module."""
 
 
 # ------------------------------------------------------------------ per-reasoner caches
@@ -618,9 +528,6 @@ def _detach(err: Exception) -> Exception:
     return err
 
 
-def _person(record: Any, index: int) -> Person:
-    return record if isinstance(record, Person) else parse_person(record, index)
-
 
 def _per_person_fact(value: Any, units: dict[str, str]) -> bool:
     while isinstance(value, (ast.ByYear, ast.Bounded)):
@@ -638,109 +545,6 @@ def _identities_ok(reasoner: Reasoner, policy: CompiledPolicy, person: Person) -
         return False
     return True
 
-
-def _frac(x: Any) -> Fraction:
-    return x if isinstance(x, Fraction) else Fraction(x)
-
-
-_I64 = 1 << 62  #: bound for exact int64 products
-
-
-def _times(x: np.ndarray | None, k: int) -> Any:
-    """x·k exactly: int64 when it cannot overflow, else Python ints in an object array."""
-    if x is None:
-        return k
-    if k == 1:
-        return x
-    top = int(np.abs(x).max()) if len(x) else 0
-    if top * abs(k) < _I64:
-        return x * k
-    return x.astype(object) * k
-
-
-# ------------------------------------------------------------------ columns
-def _money_column(col: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Amounts in 元 → (分 as int64, present, malformed), equal to numeric.parse_money element-wise.
-
-    A float x with |x| < 10^13 takes the fast path when rint(100x)/100 == x: then the
-    decimal n/100 (n = rint(100x)) converts back to x, so repr(x) — what parse_money reads —
-    is n/100 with at most two decimals, and parse_money(x) == n (two distinct multiples of
-    0.01 cannot both be within half an ulp ≤ 2^-10 of x). Ints take it when |x| < 10^13
-    (100x is then exact in float64). Everything else (text such as "5万元", Decimal, bool,
-    sub-分 amounts, huge numbers) is handed to parse_money itself.
-    """
-    n = len(col)
-    try:
-        x = np.fromiter((v if v.__class__ in _NUMBERS else _NAN for v in col), dtype=np.float64, count=n)
-    except OverflowError:  # an int beyond float64: leave it to parse_money
-        x = np.fromiter((v if v.__class__ is float or (v.__class__ is int and abs(v) < _ABS_LIMIT) else _NAN for v in col),
-                        dtype=np.float64, count=n)
-    with np.errstate(invalid="ignore"):
-        ok = np.abs(x) < _ABS_LIMIT
-        fen = np.rint(x * 100)
-        ok &= fen / 100 == x
-    out = np.where(ok, fen, 0).astype(np.int64)
-    present = np.ones(n, dtype=bool)
-    wrong = np.zeros(n, dtype=bool)
-    if not ok.all():
-        for pos in np.flatnonzero(~ok).tolist():
-            raw = col[pos]
-            if raw is None:
-                present[pos] = False
-                continue
-            try:
-                value = parse_money(raw)
-            except (ValueError, TypeError):
-                wrong[pos] = True
-                continue
-            if abs(value) < _I64:
-                out[pos] = value
-            else:
-                wrong[pos] = True  # beyond int64: the exact path decides this row
-    return out, present, wrong
-
-
-_NUMBERS = {int, float}
-_NAN = float("nan")
-_BOOL_TEXT: dict[str, int] = {}  #: text → 0/1 as parse_bool reads it; str keys only (1.0 == True must not match)
-
-
-def _bool_column(col: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """是/否 (and whatever parse_bool accepts) → (value, present, malformed)."""
-    get = _BOOL_TEXT.get
-    try:
-        codes = np.array([get(v, 3) for v in col], dtype=np.int8)  # type: ignore[arg-type]
-    except TypeError:  # an unhashable value
-        codes = np.array([get(v, 3) if v.__class__ is str else 3 for v in col], dtype=np.int8)
-    value = codes == 1
-    present = np.ones(len(col), dtype=bool)
-    wrong = np.zeros(len(col), dtype=bool)
-    for pos in np.flatnonzero(codes == 3).tolist():
-        raw = col[pos]
-        if raw is None:
-            present[pos] = False
-            continue
-        try:
-            b = parse_bool(raw)
-        except ValueError:
-            wrong[pos] = True
-            continue
-        if raw.__class__ is str:
-            _BOOL_TEXT[raw] = int(b)
-        value[pos] = b
-    return value, present, wrong
-
-
-def _other_column(unit: str, col: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    present = np.array([v is not None for v in col], dtype=bool)
-    wrong = np.zeros(len(col), dtype=bool)
-    for pos, raw in enumerate(col):
-        if raw is not None:
-            try:
-                _convert(unit, raw)
-            except (ValueError, TypeError):
-                wrong[pos] = True
-    return present, wrong
 
 
 # ------------------------------------------------------------------ entry point

@@ -1,0 +1,346 @@
+"""This module drives a resumable batch run: input in chunks → a runner → chunk files → one output.
+
+    reasoner batch decide|settle INPUT --out OUT.parquet|csv [--workers N] [--chunk-size K] [--dask ADDR]
+
+The input (CSV, Excel, Parquet, JSON Lines: streamed; YAML/JSON lists: read whole) is cut
+into chunks of K data rows; chunk k is always the same rows, so a chunk's result is a pure
+function of the input, the rules and the options. Each finished chunk is written atomically
+into the run directory OUT.run/ (a temporary file, fsync, os.replace) and then recorded in
+manifest.json (written the same way): the input's hash, the rules' hash, the options, and
+per chunk its file, row range, row count, error count and status counts. A chunk file not
+yet in the manifest is simply recomputed. Rerunning the same command after a crash or a kill
+skips the chunks the manifest lists and produces the same output as an uninterrupted run;
+a run with another input, other rules or other options starts over (and says so).
+
+When every chunk is done the chunk files are concatenated, in input order, into OUT
+(Parquet or CSV through Arrow; CSV with a BOM so that Excel reads the Chinese), again
+through a temporary file. Every input row appears exactly once: a result row or an error
+row with its row number and a Chinese reason. The run directory is kept: it is what
+`reasoner batch explain OUT ROW` reads to recompute the full justification of one row.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .partition import ERROR_STATUS, SCHEMAS, Job, reasoner_for, rules_digest, table_record
+from .person import load_records, parse_person
+from .runners import Runner
+from .tables import is_table, read_rows, table_format
+
+MANIFEST_FORMAT = 1
+DEFAULT_CHUNK = 10_000
+OUTPUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+
+class BatchRunError(ValueError):
+    """A run that cannot start or finish (bad output name, input changed since the run, …): Chinese."""
+
+
+# ------------------------------------------------------------------ input
+def input_chunks(path: str | Path, chunk_size: int) -> Iterator[list[tuple[int, Any]]]:
+    """The input's rows in chunks of chunk_size, each as (row number, raw row or record)."""
+    if is_table(path):
+        yield from read_rows(path, chunk_size)
+        return
+    if str(path).endswith(".jsonl"):
+        yield from _jsonl_chunks(Path(path), chunk_size)
+        return
+    records = load_records(path)
+    for start in range(0, len(records), chunk_size):
+        yield [(start + k + 1, r) for k, r in enumerate(records[start:start + chunk_size])]
+
+
+def _jsonl_chunks(path: Path, chunk_size: int) -> Iterator[list[tuple[int, Any]]]:
+    """JSON Lines: one record per line, row number = line number; a bad line stays as its text."""
+    chunk: list[tuple[int, Any]] = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                chunk.append((number, json.loads(line)))
+            except ValueError:
+                chunk.append((number, line.rstrip("\n")))  # parse_person: 每条记录应为键值对象
+            if len(chunk) >= chunk_size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def estimate_rows(path: str | Path) -> int | None:
+    """Data rows in the input, for the progress bar (exact for Parquet, lines for CSV/JSON Lines)."""
+    p = Path(path)
+    if p.suffix.lower() in (".parquet", ".pq"):
+        return pq.ParquetFile(p).metadata.num_rows
+    if p.suffix.lower() in (".csv", ".jsonl"):
+        lines = 0
+        with open(p, "rb") as handle:
+            while block := handle.read(1 << 20):
+                lines += block.count(b"\n")
+        return max(0, lines - (p.suffix.lower() == ".csv"))
+    return None
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------ atomic files
+def _atomic(path: Path, write: Any) -> None:
+    """write(temporary path), fsync, then os.replace: a reader sees the old file or the whole new one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    _atomic(path, lambda tmp: tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8"))
+
+
+# ------------------------------------------------------------------ the run directory
+def run_dir_of(out: str | Path) -> Path:
+    out = Path(out)
+    return out.with_name(out.name + ".run")
+
+
+@dataclass
+class Manifest:
+    """What a run is (identity) and which chunks are done (chunks: index → entry)."""
+
+    identity: dict[str, Any]
+    chunks: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": MANIFEST_FORMAT, **self.identity,
+                "chunks": {str(k): v for k, v in sorted(self.chunks.items())}}
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest | None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        chunks = {int(k): v for k, v in data.pop("chunks", {}).items()}
+        data.pop("format", None)
+        return cls(data, chunks)
+
+
+def _identity(job: Job, input_path: Path, chunk_size: int) -> dict[str, Any]:
+    """Everything a chunk's result depends on; a manifest with another identity is not resumed."""
+    stat = input_path.stat()
+    return {"mode": job.mode, "input": str(input_path.resolve()), "input_sha256": file_digest(input_path),
+            "input_size": stat.st_size, "input_mtime_ns": stat.st_mtime_ns, "rules": job.rules,
+            "rules_sha256": rules_digest(job.rules), "chunk_size": chunk_size, "year": job.year, "flat": job.flat}
+
+
+_VOLATILE = ("input_mtime_ns", "input", "rules")  #: may differ between two runs of the same work
+
+
+def _same_work(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return {k: v for k, v in a.items() if k not in _VOLATILE} == {k: v for k, v in b.items() if k not in _VOLATILE}
+
+
+def _open_run(run_dir: Path, identity: dict[str, Any], note: Any) -> Manifest:
+    """The manifest to continue, or a fresh one (old chunk files removed) if the work differs."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    old = Manifest.load(run_dir / "manifest.json")
+    if old is not None and _same_work(old.identity, identity):
+        done = {k: v for k, v in old.chunks.items() if (run_dir / v["file"]).exists()}
+        if done:
+            note(f"继续上次的批处理：已完成 {len(done)} 块（{sum(v['count'] for v in done.values()):,} 行），跳过")
+        return Manifest(identity, done)
+    if old is not None:
+        note("输入、规则或选项与上次不同：重新开始批处理")
+    for stale in run_dir.glob("chunk-*.parquet"):
+        stale.unlink()
+    manifest = Manifest(identity)
+    _write_json(run_dir / "manifest.json", manifest.to_json())
+    return manifest
+
+
+# ------------------------------------------------------------------ the run
+@dataclass
+class RunReport:
+    out: Path
+    rows: int
+    errors: int
+    statuses: dict[str, int]
+    chunks: int
+    resumed_chunks: int
+
+
+def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner, chunk_size: int = DEFAULT_CHUNK,
+              progress: bool | None = None, note: Any = None) -> RunReport:
+    """Run job over the input with runner; resumable (see the module docstring)."""
+    input_path, out = Path(input_path), Path(out)
+    out_format = OUTPUT_FORMATS.get(out.suffix.lower())
+    if out_format is None:
+        raise BatchRunError(f"{out}：输出只支持 Parquet（.parquet）或 CSV（.csv）")
+    if chunk_size < 1:
+        raise BatchRunError("--chunk-size 应为正整数")
+    note = note or (lambda text: print(text, file=sys.stderr))
+    run_dir = run_dir_of(out)
+    manifest = _open_run(run_dir, _identity(job, input_path, chunk_size), note)
+    resumed = len(manifest.chunks)
+    bar = _progress(input_path, manifest, progress)
+    total_chunks = 0
+
+    def todo() -> Iterator[tuple[int, list[tuple[int, Any]]]]:
+        nonlocal total_chunks
+        for index, rows in enumerate(input_chunks(input_path, chunk_size)):
+            total_chunks = index + 1
+            entry = manifest.chunks.get(index)
+            if entry is not None and entry["count"] == len(rows) and entry["rows"] == [rows[0][0], rows[-1][0]]:
+                continue
+            yield index, rows
+
+    try:
+        for index, table in runner.map(job, todo()):
+            manifest.chunks[index] = _save_chunk(run_dir, index, table)
+            _write_json(run_dir / "manifest.json", manifest.to_json())
+            if bar is not None:
+                bar.update(table.num_rows)
+    finally:
+        if bar is not None:
+            bar.close()
+    for stale in [k for k in manifest.chunks if k >= total_chunks]:  # the input got shorter: cannot happen with one hash
+        del manifest.chunks[stale]
+    _assemble(run_dir, manifest, total_chunks, out, out_format, job.mode)
+    statuses: dict[str, int] = {}
+    for entry in manifest.chunks.values():
+        for status, count in entry["status"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    return RunReport(out, sum(e["count"] for e in manifest.chunks.values()), statuses.get(ERROR_STATUS, 0), statuses,
+                     total_chunks, resumed)
+
+
+def _save_chunk(run_dir: Path, index: int, table: pa.Table) -> dict[str, Any]:
+    name = f"chunk-{index:06d}.parquet"
+    _atomic(run_dir / name, lambda tmp: pq.write_table(table, tmp))
+    numbers = table.column("行号")
+    counts = table.column("状态").value_counts().to_pylist()
+    return {"file": name, "rows": [numbers[0].as_py(), numbers[-1].as_py()], "count": table.num_rows,
+            "errors": sum(c["counts"] for c in counts if c["values"] == ERROR_STATUS),
+            "status": {c["values"]: c["counts"] for c in counts}}
+
+
+def _assemble(run_dir: Path, manifest: Manifest, total: int, out: Path, out_format: str, mode: str) -> None:
+    """Concatenate the chunk files in input order into out, one chunk in memory at a time."""
+    missing = [k for k in range(total) if k not in manifest.chunks]
+    if missing:
+        raise BatchRunError(f"批处理未完成：第 {missing[0]} 块没有结果")
+    schema = SCHEMAS[mode]
+
+    def write(tmp: Path) -> None:
+        if out_format == "parquet":
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for k in range(total):
+                    writer.write_table(pq.read_table(run_dir / manifest.chunks[k]["file"], schema=schema))
+            return
+        with open(tmp, "wb") as handle:
+            handle.write("\ufeff".encode())
+            with pacsv.CSVWriter(handle, schema) as writer:
+                for k in range(total):
+                    writer.write_table(pq.read_table(run_dir / manifest.chunks[k]["file"], schema=schema))
+
+    _atomic(out, write)
+
+
+def _progress(input_path: Path, manifest: Manifest, enabled: bool | None) -> Any:
+    """A tqdm bar (rows, rate, ETA) on stderr when stderr is a terminal."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    done = sum(v["count"] for v in manifest.chunks.values())
+    return tqdm(total=estimate_rows(input_path), initial=done, unit="行", unit_scale=True, file=sys.stderr,
+                desc=f"批处理（{manifest.identity['mode']}）", dynamic_ncols=True)
+
+
+# ------------------------------------------------------------------ explain one row
+class RowExplainer:
+    """Recomputes the full justification of one output row from the input file and its row number.
+
+    Nothing per row is stored beyond the result: the manifest says which chunk holds the row,
+    that chunk of the input is read (and kept for the next row), and the row is decided or
+    settled again with the same rules — the answer sets are cached, so a row costs well under
+    10 ms once its chunk is loaded (bench/README.md).
+    """
+
+    def __init__(self, out: str | Path):
+        run_dir = run_dir_of(out)
+        manifest = Manifest.load(run_dir / "manifest.json")
+        if manifest is None:
+            raise BatchRunError(f"{out}：找不到批处理目录 {run_dir}（其中的 manifest.json 记录输入文件与规则）")
+        self.identity = manifest.identity
+        self.chunks = manifest.chunks
+        self.input = Path(self.identity["input"])
+        self._check_input()
+        self.job = Job(self.identity["mode"], self.identity["rules"], bool(self.identity["flat"]), self.identity.get("year"))
+        self.reasoner = reasoner_for(self.job.rules)
+        self._loaded: tuple[int, dict[int, Any]] | None = None
+
+    def _check_input(self) -> None:
+        try:
+            stat = self.input.stat()
+        except OSError:
+            raise BatchRunError(f"输入文件 {self.input} 已不存在，无法重算依据") from None
+        if stat.st_size != self.identity["input_size"] or (
+                stat.st_mtime_ns != self.identity["input_mtime_ns"] and file_digest(self.input) != self.identity["input_sha256"]):
+            raise BatchRunError(f"输入文件 {self.input} 在批处理之后已改变，无法按行号重算依据")
+
+    def record(self, row: int) -> Any:
+        """The raw record of input row number `row` (as read by the run)."""
+        index = next((k for k, e in self.chunks.items() if e["rows"][0] <= row <= e["rows"][1]), None)
+        if index is None:
+            raise BatchRunError(f"第 {row} 行不在批处理结果中")
+        if self._loaded is None or self._loaded[0] != index:
+            rows = next(r for k, r in enumerate(input_chunks(self.input, self.identity["chunk_size"])) if k == index)
+            self._loaded = (index, dict(rows))
+        if row not in self._loaded[1]:
+            raise BatchRunError(f"第 {row} 行不是数据行（空行或表头）")
+        raw = self._loaded[1][row]
+        return table_record(raw) if self.job.flat else raw
+
+    def explain(self, row: int, fmt: str = "text") -> Any:
+        """The full explanation of one row: the decision's justification, or each year's settlement."""
+        from .explain import explain_json, explain_text
+        from .settle import settle
+        from .settle_explain import settlement_json, settlement_text
+
+        person = parse_person(self.record(row), row - 1)
+        if self.job.mode == "decide":
+            decision = self.reasoner.decide(person)
+            return explain_json(decision) if fmt == "json" else explain_text(decision)
+        settlements = settle(self.reasoner, person, self.job.year)
+        if fmt == "json":
+            return [settlement_json(s) for s in settlements]
+        return "\n\n".join(settlement_text(s, explain=True) for s in settlements)
+
+
+__all__ = ["BatchRunError", "DEFAULT_CHUNK", "Manifest", "RowExplainer", "RunReport", "estimate_rows", "input_chunks",
+           "run_batch", "run_dir_of", "table_format"]

@@ -1,0 +1,236 @@
+"""This module is the one partition function every batch runner calls: rows in → result table out.
+
+A partition is a list of (row number, raw record) — the row number as a person sees it in
+the input file (CSV/Excel count the header as row 1, Parquet and YAML/JSON lists count from
+1). run_partition turns it into an Arrow table with exactly one output row per input row,
+in input order: the decision summary (decide) or the year's settlement totals (settle), or
+the row's error with its Chinese reason. It is pure and deterministic — the output depends
+only on (job, rows) — so the in-process loop, the process pool and Dask give the same bytes,
+and a chunk recomputed after a crash equals the chunk that was lost.
+
+What is not pure is only a cache: each process keeps one Reasoner per rules folder
+(reasoner_for), with its groundings, answer sets and batch keys, so a worker that receives
+chunk after chunk stops solving once it has seen the signatures. Record ids that the record
+does not give are derived from the global row number (parse_person's "#N"), never from the
+position inside a chunk, so chunking cannot change a result.
+"""
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from .batch import ROW_ERRORS, decide_batch
+from .batch_summary import Summary
+from .decide import Reasoner
+from .person import Person, RecordError, flat_record, parse_person
+from .policies import PolicySet
+from .settle import settle
+
+MODES = ("decide", "settle")
+#: Table columns that hold JSON (a table cell cannot hold a list of claims or an object)
+JSON_COLUMNS = ("就医", "大病保险", "假设参数")
+ERROR_STATUS = "错误"
+
+DECIDE_SCHEMA = pa.schema([
+    ("行号", pa.int64()), ("编号", pa.string()), ("地区", pa.string()), ("日期", pa.string()),
+    ("政策", pa.string()), ("状态", pa.string()), ("类别", pa.string()), ("缺少", pa.string()),
+    ("待遇", pa.string()), ("错误字段", pa.string()), ("错误", pa.string()),
+])
+SETTLE_SCHEMA = pa.schema([
+    ("行号", pa.int64()), ("编号", pa.string()), ("地区", pa.string()), ("状态", pa.string()),
+    ("年度", pa.string()), ("就医笔数", pa.int64()), ("大病保险支付（分）", pa.int64()),
+    ("医疗救助（分）", pa.int64()), ("医保后自付（分）", pa.int64()), ("结算状态", pa.string()),
+    ("缺少", pa.string()), ("错误字段", pa.string()), ("错误", pa.string()),
+])
+SCHEMAS = {"decide": DECIDE_SCHEMA, "settle": SETTLE_SCHEMA}
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every partition of one run shares (picklable: it travels to pool and Dask workers)."""
+
+    mode: str  #: "decide" or "settle"
+    rules: str  #: rules folder
+    flat: bool  #: rows are flat table rows (person.flat_record) rather than records
+    year: int | None = None  #: settle: only this calendar year
+
+
+# ------------------------------------------------------------------ per-process reasoner
+_REASONERS: dict[str, Reasoner] = {}
+
+
+def reasoner_for(rules: str) -> Reasoner:
+    """One Reasoner per rules folder and process, kept across partitions (its caches are the speed)."""
+    reasoner = _REASONERS.get(rules)
+    if reasoner is None:
+        reasoner = _REASONERS[rules] = Reasoner(PolicySet.load(rules))
+        gc.collect()
+        gc.freeze()  # the policies and parser are long-lived: keep them out of every later collection
+    return reasoner
+
+
+def init_worker(rules: str) -> None:
+    """Process-pool initializer: load the policies once per worker, before the first chunk."""
+    reasoner_for(rules)
+
+
+# ------------------------------------------------------------------ records
+def table_record(row: dict[str, str | None]) -> dict[str, Any]:
+    """A flat table row as a person record; JSON columns (就医, 大病保险, 假设参数) are decoded.
+
+    A cell that is not valid JSON raises RecordError naming its column, so the row becomes an
+    error row in place instead of a guess.
+    """
+    row = dict(row)
+    rid = row.get("编号") or ""
+    extra = row.pop("__extra__", None)
+    if extra is not None:
+        raise RecordError("表头", f"本行比表头多出单元格：{extra}", rid)
+    nested: dict[str, Any] = {}
+    for name in JSON_COLUMNS:
+        text = row.pop(name, None)
+        if text is None:
+            continue
+        try:
+            nested[name] = json.loads(text)
+        except ValueError:
+            raise RecordError(name, "应为 JSON 文本（表格中的嵌套字段以 JSON 书写）", rid) from None
+    year = row.pop("待遇年度", None)
+    record = flat_record(row)
+    record.update(nested)
+    if year is not None:
+        record["待遇年度"] = int(year) if year.isdigit() else year
+    return record
+
+
+def _persons(job: Job, rows: Sequence[tuple[int, Any]]) -> tuple[list[Person | None], dict[int, Exception]]:
+    """Parse every row; an unreadable row keeps its error at its position."""
+    persons: list[Person | None] = []
+    errors: dict[int, Exception] = {}
+    for pos, (number, raw) in enumerate(rows):
+        try:
+            record = table_record(raw) if job.flat else raw
+            persons.append(parse_person(record, number - 1))
+        except RecordError as err:
+            persons.append(None)
+            errors[pos] = err
+    return persons, errors
+
+
+def _error_cells(err: Exception) -> tuple[str | None, str]:
+    return getattr(err, "field", None), str(err) or type(err).__name__
+
+
+def _raw_id(raw: Any) -> str | None:
+    """The 编号 an unreadable row states, if it states one (so an error row can still be found)."""
+    value = raw.get("编号") if isinstance(raw, dict) else None
+    return None if value is None else str(value)
+
+
+# ------------------------------------------------------------------ the partition function
+def run_partition(job: Job, rows: Sequence[tuple[int, Any]]) -> pa.Table:
+    """Records in → one result row per record out, in order (pure; see the module docstring)."""
+    if job.mode not in MODES:
+        raise ValueError(f"未知的批处理模式「{job.mode}」（可用：{'、'.join(MODES)}）")
+    reasoner = reasoner_for(job.rules)
+    was_enabled = gc.isenabled()
+    gc.disable()  # a chunk makes many short-lived objects and few cycles; collect once afterwards
+    try:
+        columns = (_decide_columns if job.mode == "decide" else _settle_columns)(job, reasoner, rows)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return pa.Table.from_pydict(columns, schema=SCHEMAS[job.mode])
+
+
+def _decide_columns(job: Job, reasoner: Reasoner, rows: Sequence[tuple[int, Any]]) -> dict[str, list[Any]]:
+    persons, errors = _persons(job, rows)
+    ok = [pos for pos, p in enumerate(persons) if p is not None]
+    result = decide_batch(reasoner, [persons[pos] for pos in ok])
+    summary_of: list[int] = [-1] * len(rows)  # position → index into result.summaries
+    for k, pos in enumerate(ok):
+        s = int(result.rows[k])
+        if s >= 0:
+            summary_of[pos] = s
+        else:
+            errors[pos] = result.errors[k]
+    texts = [_summary_cells(s) for s in result.summaries]
+    out: dict[str, list[Any]] = {name: [] for name in DECIDE_SCHEMA.names}
+    for pos, (number, raw) in enumerate(rows):
+        p = persons[pos]
+        out["行号"].append(number)
+        out["编号"].append(p.id if p else _raw_id(raw))
+        out["地区"].append(p.region if p else None)
+        out["日期"].append(p.date.isoformat() if p else None)
+        s = summary_of[pos]
+        if s >= 0:
+            policy, status, categories, missing, items = texts[s]
+            field, error = None, None
+        else:
+            policy = categories = missing = items = None
+            status = ERROR_STATUS
+            field, error = _error_cells(errors[pos])
+        for name, value in (("政策", policy), ("状态", status), ("类别", categories), ("缺少", missing),
+                            ("待遇", items), ("错误字段", field), ("错误", error)):
+            out[name].append(value)
+    return out
+
+
+def _summary_cells(s: Summary) -> tuple[str, str, str | None, str | None, str]:
+    """A summary's cells, computed once per distinct summary (shared by all its rows); an empty
+    list is an empty cell (None), which CSV and Parquet both read back the same way."""
+    items = {it.label: {"状态": it.status, "类别": it.category, "值": it.value, "数值": it.number} for it in s.items}
+    return (s.policy, s.status, "、".join(s.categories) or None, "、".join(s.missing) or None,
+            json.dumps(items, ensure_ascii=False, separators=(",", ":")))
+
+
+def _settle_columns(job: Job, reasoner: Reasoner, rows: Sequence[tuple[int, Any]]) -> dict[str, list[Any]]:
+    persons, errors = _persons(job, rows)
+    out: dict[str, list[Any]] = {name: [] for name in SETTLE_SCHEMA.names}
+    for pos, (number, raw) in enumerate(rows):
+        p = persons[pos]
+        cells: dict[str, Any] = {"行号": number, "编号": p.id if p else _raw_id(raw), "地区": p.region if p else None}
+        if p is not None and pos not in errors:
+            try:
+                cells |= _settlement_cells(settle(reasoner, p, job.year))
+            except ROW_ERRORS as err:
+                errors[pos] = err
+        if pos in errors:
+            field, error = _error_cells(errors[pos])
+            cells |= {"状态": ERROR_STATUS, "错误字段": field, "错误": error}
+        for name in SETTLE_SCHEMA.names:
+            out[name].append(cells.get(name))
+    return out
+
+
+def _settlement_cells(settlements: list[Any]) -> dict[str, Any]:
+    """One person's settlements (one per year) as totals in 分 and counts by claim status."""
+    claims = [c for s in settlements for c in s.claims]
+    counts: dict[str, int] = {}
+    for c in claims:
+        counts[c.status] = counts.get(c.status, 0) + 1
+    missing = list(dict.fromkeys(m for c in claims for m in c.missing))
+    return {"状态": "已结算" if claims else "无就医记录", "年度": "、".join(str(s.year) for s in settlements) or None,
+            "就医笔数": len(claims), "大病保险支付（分）": sum(c.catastrophic for c in claims),
+            "医疗救助（分）": sum(c.assistance for c in claims), "医保后自付（分）": sum(c.self_pay for c in claims),
+            "结算状态": "；".join(f"{k} {v}" for k, v in counts.items()) or None, "缺少": "、".join(missing) or None}
+
+
+def rules_digest(rules: str | Path) -> str:
+    """A digest of a rules folder (rules files and parameter files): part of a run's identity."""
+    h = hashlib.sha256()
+    root = Path(rules)
+    for path in sorted([*root.glob("*.rules"), *root.glob("parameters/*.yaml")]):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+__all__ = ["DECIDE_SCHEMA", "ERROR_STATUS", "Job", "MODES", "SCHEMAS", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
+           "rules_digest", "run_partition", "table_record"]

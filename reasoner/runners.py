@@ -1,0 +1,142 @@
+"""This module runs the partition function over chunks: in process, on a process pool, or on Dask.
+
+Every runner takes the same (job, chunks) and yields (chunk index, Arrow table) as chunks
+finish — in completion order; the caller (reasoner.batch_run) writes each chunk atomically
+and assembles the output in input order, so which runner ran a chunk never shows in the
+result. Each runner keeps at most `window` chunks in flight, so the rows held in memory are
+bounded by window × chunk size whatever the input size.
+
+- LocalRunner: run_partition in this process (one core; the reasoner's caches persist).
+- PoolRunner: a ProcessPoolExecutor over N workers (spawned, so no clingo state is ever
+  copied by fork); the initializer loads the policies once per worker, and each worker
+  keeps its Reasoner — groundings, answer sets, batch keys — across all its chunks.
+- DaskRunner: a distributed.Client on a scheduler address, or a LocalCluster
+  (processes, one thread per worker: clingo controls are not shared between threads); the
+  worker-side Reasoner is kept by the same per-process cache (partition.reasoner_for).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from .partition import Job, init_worker, run_partition
+
+Chunk = tuple[int, list[tuple[int, Any]]]  #: (chunk index, rows as (row number, raw record))
+
+
+class Runner(Protocol):
+    name: str
+
+    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, pa.Table]]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalRunner:
+    """In process: the reference every other runner must agree with."""
+
+    name = "本进程"
+
+    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, pa.Table]]:
+        for index, rows in chunks:
+            yield index, run_partition(job, rows)
+
+    def close(self) -> None:
+        pass
+
+
+def _bounded(submit: Any, wait_some: Any, chunks: Iterable[Chunk], window: int) -> Iterator[tuple[int, Any]]:
+    """Submit chunks keeping at most `window` in flight; yield (index, finished future)."""
+    pending: dict[Any, int] = {}
+    source = iter(chunks)
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < window:
+            try:
+                index, rows = next(source)
+            except StopIteration:
+                exhausted = True
+                break
+            pending[submit(rows)] = index
+        if not pending:
+            return
+        for future in wait_some(list(pending)):
+            yield pending.pop(future), future
+
+
+class PoolRunner:
+    """A process pool over `workers` cores; each worker keeps its Reasoner across chunks."""
+
+    name = "进程池"
+
+    def __init__(self, workers: int, rules: str):
+        self.workers = workers
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=init_worker, initargs=(rules,))
+
+    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, pa.Table]]:
+        def wait_some(futures: list[Future[pa.Table]]) -> set[Future[pa.Table]]:
+            return wait(futures, return_when=FIRST_COMPLETED).done
+
+        for index, future in _bounded(lambda rows: self.pool.submit(run_partition, job, rows), wait_some,
+                                      chunks, 2 * self.workers):
+            yield index, future.result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskRunner:
+    """Dask distributed: a scheduler address, or "local" for a LocalCluster of `workers` processes."""
+
+    name = "Dask"
+
+    def __init__(self, address: str, workers: int):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise RuntimeError("使用 --dask 需要安装 dask[distributed]：pip install 'yiliao-jiuzhu-reasoner[dask]'") from None
+        self.cluster = None
+        if address == "local":
+            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                        dashboard_address=None)
+            self.client = Client(self.cluster)
+        else:
+            self.client = Client(address)
+        self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
+
+    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, pa.Table]]:
+        from distributed import wait as dask_wait
+
+        def submit(rows: list[tuple[int, Any]]) -> Any:
+            return self.client.submit(run_partition, job, rows, pure=False)
+
+        def wait_some(futures: list[Any]) -> Any:
+            return dask_wait(futures, return_when="FIRST_COMPLETED").done
+
+        for index, future in _bounded(submit, wait_some, chunks, 2 * self.workers):
+            table = future.result()
+            future.release()
+            yield index, table
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def make_runner(rules: str, workers: int | None = None, dask: str | None = None) -> Runner:
+    """The runner the options ask for: Dask if an address (or "local") is given, else a pool
+    over `workers` processes (default: every core), or this process when workers is 1."""
+    n = workers or os.cpu_count() or 1
+    if dask:
+        return DaskRunner(dask, n)
+    return LocalRunner() if n == 1 else PoolRunner(n, rules)
+
+
+__all__ = ["Chunk", "DaskRunner", "LocalRunner", "PoolRunner", "Runner", "make_runner"]
