@@ -112,9 +112,10 @@ class Linter:
                     f"待遇就高不是全序：同属「{x}」与「{y}」时，{a.label}以「{x}」为优（{a.value}），{b.label}以「{y}」为优（{b.value}）；"
                     f"按本文件的读法逐项取高，组合后的待遇多于任一单一类别",
                     [_from_citation(c) for c in cites], record))
-                self._crossover(record, d, str(x), str(y))
+                self._crossover(record, d, str(x), str(y), population)
 
-    def _crossover(self, record: dict[str, Any], d: Decision, x: str, y: str) -> None:
+    def _crossover(self, record: dict[str, Any], d: Decision, x: str, y: str,
+                   population: list[tuple[dict[str, Any], Decision]]) -> None:
         """Where one category has the lower deductible and the other the higher rate, the better one depends on the bill."""
         for (item, project, cat, _vid, _) in sorted(d.answer.get("ranked")):
             if item != "rate" or cat != x:
@@ -128,13 +129,86 @@ class Linter:
             if (dx - dy) * (rx - ry) <= 0:
                 continue  # one category is better on both: no crossover
             bill = (dx * rx - dy * ry) / (rx - ry)
-            if bill <= max(dx, dy):
+            low, high = (x, y) if dx < dy else (y, x)  # the lower deductible wins below the crossover, the higher rate above
+            key = f"L202:{project}:{low}:{high}"
+            if bill <= max(dx, dy) or key in self._seen:
                 continue
-            self.add(f"L202:{project}:{x}:{y}", Finding(
-                "L202", Severity.NOTE,
-                f"「{x}」与「{y}」在救助项目「{project}」上孰优取决于账单：年度自付 {yuan(round_fen(bill))} 时两者相等"
-                f"（起付标准 {yuan(round_fen(dx))}/{yuan(round_fen(dy))}，比例 {float(rx):.0%}/{float(ry):.0%}）",
-                [], record, {"救助项目": project, "年度医保后自付（元）": _yuan_text(bill / 100)}))
+            terms = {low: (min(dx, dy), rx if low == x else ry), high: (max(dx, dy), ry if low == x else rx)}
+            self.add(key, self._crossover_finding(record, population, project, bill, terms))
+
+    def _crossover_finding(self, record: dict[str, Any], population: list[tuple[dict[str, Any], Decision]], project: str,
+                           bill: Fraction, terms: dict[str, tuple[Fraction, Fraction]]) -> Finding:
+        """L202 with runnable witnesses: the person in both categories and one person in each alone,
+        each with one claim whose self-pay after insurance is the crossover bill (when it is a whole 分)
+        or the 分 just above it, each checked by settling it here."""
+        (low, (d_low, r_low)), (high, (d_high, r_high)) = terms.items()
+        exact = bill.denominator == 1
+        at = int(bill) if exact else int(bill) + 1
+        pay = {c: round_fen((at - ded) * rate) for c, (ded, rate) in terms.items()}
+        where = (f"年度医保后自付 {yuan(at)} 时两者都付 {yuan(pay[low])}" if exact else
+                 f"两者在年度医保后自付 {yuan(at - 1)} 与 {yuan(at)} 之间相等（{yuan(at)} 时「{low}」付 {yuan(pay[low])}，「{high}」付 {yuan(pay[high])}）")
+        message = (f"「{low}」与「{high}」在救助项目「{project}」上孰优取决于账单：{where}；低于此数「{low}」较优（起付标准 "
+                   f"{yuan(round_fen(d_low))}，比例 {_pct(r_low)}），高于此数「{high}」较优（起付标准 {yuan(round_fen(d_high))}，比例 {_pct(r_high)}）")
+        bill_info: dict[str, Any] = {"救助项目": project, "年度医保后自付（元）": _yuan_text(Fraction(at, 100)),
+                                     "各类别救助（元）": {c: _yuan_text(Fraction(v, 100)) for c, v in pay.items()}}
+        witness, alone = self._claim_witnesses(record, population, project, at, pay)
+        if alone:
+            bill_info["单一类别证例"] = alone
+        else:
+            bill_info["说明"] = "未能构造单独属于每个类别且按此账单结算的证例（限额、就医条件或类别组合所限）"
+        return Finding("L202", Severity.NOTE, message, [], witness, bill_info)
+
+    def _claim_witnesses(self, record: dict[str, Any], population: list[tuple[dict[str, Any], Decision]], project: str,
+                         at: int, pay: dict[str, int]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """The pair record with the claim, and per category a record holding it alone (among the
+        searched persons) whose settlement pays exactly the expected amount on the project."""
+        kinds = self._covered_kinds(project)
+        candidates = self._alone(population, project, pay)
+        if len(candidates) < len(pay):
+            return record, {}
+        for facts in self._claim_fact_choices():
+            for kind in kinds:
+                alone = {}
+                for cat, records in candidates.items():
+                    claimed = (_with_claim(r, kind, at, facts) for r in records)
+                    found = next((r for r in claimed if self._pays(r, project) == pay[cat]), None)
+                    if found is None:
+                        break
+                    alone[cat] = found
+                else:
+                    return _with_claim(record, kind, at, facts), alone
+        return record, {}
+
+    def _alone(self, population: list[tuple[dict[str, Any], Decision]], project: str,
+               pay: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+        """Per category, the searched persons in it and in none of the others compared whose decided
+        rate on the project is that category's: fewest identities and fewest facts 是 first."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for cat in pay:
+            fits = [r for r, d in population if cat in d.categories and not (set(pay) - {cat}) & set(d.categories)
+                    and any(it.category == cat and it.item == "救助比例" and it.scope == project and it.status == ITEM_DECIDED
+                            for it in d.items)]
+            if fits:
+                out[cat] = sorted(fits, key=lambda r: (len(r["身份"]), sum(v is True for v in r["事实"].values())))[:8]
+        return out
+
+    def _pays(self, record: dict[str, Any], project: str) -> int | None:
+        from .settle import settle
+
+        try:
+            results = [c for s in settle(self.reasoner, record) for c in s.claims]
+        except (RecordError, PolicySelectionError):
+            return None
+        return sum(p.paid for c in results for p in c.payments if p.project == project)
+
+    def _covered_kinds(self, project: str) -> list[str]:
+        return [k.text for _, s in iter_statements(self.policy.source)
+                if isinstance(s, ast.ProjectRule) and s.kind == "covers" and s.project.text == project for k in s.kinds]
+
+    def _claim_fact_choices(self) -> list[dict[str, bool]]:
+        """Values of the policy's yes/no 就医事实 to try, all 是 first (at most 16 combinations)."""
+        names = [d.name.text for d in self.policy.source.decls if d.kind == "claim_fact" and d.unit == "布尔"][:4]
+        return [dict(zip(names, values)) for values in itertools.product((True, False), repeat=len(names))]
 
     @staticmethod
     def _value(d: Decision, item: str, project: str, cat: str) -> Fraction | None:
@@ -410,6 +484,18 @@ class Linter:
                 "L503", Severity.WARNING if kind == "更严" else Severity.NOTE,
                 f"{ours.label}：本文件给 {a or '无'}（{ours.category or '—'}），上位政策给 {b or '无'}（{other.category if other and other.category else '—'}）——比上位政策{kind}",
                 cites, record, classification=kind))
+
+
+def _with_claim(record: dict[str, Any], kind: str, self_pay: int, facts: dict[str, bool]) -> dict[str, Any]:
+    """The record with one claim on its decision date whose self-pay after basic and catastrophic
+    insurance is `self_pay` 分 (both insurers' payments given as 0, so none is computed)."""
+    claim = {"编号": f"{record['编号']}-账单", "日期": record["日期"], "类别": kind, "政策范围内费用": _yuan_text(Fraction(self_pay, 100)),
+             "基本医保支付": "0", "大病保险支付": "0", "事实": dict(facts)}
+    return dict(record, 编号=f"{record['编号']}-账单", 就医=[claim])
+
+
+def _pct(rate: Fraction) -> str:
+    return f"{float(rate * 100):g}%"
 
 
 def _worse(cat: str | None, item: Any, d: Decision) -> bool:

@@ -27,10 +27,20 @@ def render_text(policy: str, findings: list[Finding], with_interpretations: bool
         lines.append(f"{f.severity.value}[{f.code}]{tag} {f.message}")
         lines += [f"    {c.short()}" + (f"“{c.quote}”" if c.quote else "") for c in f.clauses]
         if f.witness:
-            lines.append(f"    证例：{f.witness.get('编号')}（reasoner lint --json 输出完整记录，可直接用于 reasoner decide）")
+            command = "reasoner settle" if f.witness.get("就医") else "reasoner decide"
+            lines.append(f"    证例：{f.witness.get('编号')}（reasoner lint --json 输出完整记录，可直接用于 {command}）")
         if f.bill:
-            lines.append(f"    账单：{f.bill}")
+            lines.append("    账单：" + "；".join(f"{k} {_plain(v)}" for k, v in f.bill.items() if k != "单一类别证例"))
+            alone = f.bill.get("单一类别证例") or {}
+            if alone:
+                lines.append(f"    各类别单独的证例：{'、'.join(r['编号'] for r in alone.values())}（--json 给出完整记录，可直接用于 reasoner settle）")
     return "\n".join(lines) + "\n"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, dict):
+        return "，".join(f"{k} {v}" for k, v in value.items())
+    return str(value)
 
 
 def to_sarif(results: dict[str, list[Finding]]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from reasoner import PolicySet, Reasoner
-from reasoner.diff import diff, render_svg
+from reasoner.diff import diff, diff_file, histogram, render_chart, render_svg
 from reasoner.population import generate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +69,86 @@ def test_budget_impact_of_the_rate_change_on_claims(versions: tuple[PolicySet, P
     assert report.by_category == {"第四类": {"persons": 3, "assistance_delta": 50000}}
     svg = render_svg(report)
     assert svg.startswith("<svg") and "救助比例（住院及门诊特殊病种） 增加" in svg
+    # the distribution: one non-zero change (a: +500.00元) in a 1元 bin; b, c and d settled with no change in money
+    assert report.settled_persons == 4 and report.unchanged_money == 3
+    assert report.to_json()["assistance_delta_distribution"] == {
+        "unit": "分", "settled_persons": 4, "unchanged_persons": 3, "bins": [{"from_fen": 50000, "to_fen": 50100, "persons": 1}]}
+
+
+def test_histogram_bins_are_round_half_open_and_at_most_twenty() -> None:
+    # span 99,900 − (−150) = 100,050分 > 20 × 5,000: the width is 10,000分 (100元), starting at −10,000 (the
+    # multiple below −150); 11 bins, −150 in [−10,000, 0), 250 in [0, 10,000), 99,900 in [90,000, 100,000)
+    bins = histogram([-150, 250, 99900])
+    assert bins == [(-10000, 0, 1), (0, 10000, 1)] + [(k * 10000, (k + 1) * 10000, 0) for k in range(1, 9)] + [(90000, 100000, 1)]
+    assert histogram([]) == []
+
+
+def test_chart_png_and_svg_show_the_distribution(versions: tuple[PolicySet, PolicySet], tmp_path: Path) -> None:
+    old, new = versions
+    report = diff(old, new, [person("a", "最低生活保障边缘家庭成员", 14000), person("d", "最低生活保障对象", 20000)])
+    png, svg = tmp_path / "impact.png", tmp_path / "impact.svg"
+    render_chart(report, png)
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert render_chart(report, svg) == []  # SVG keeps the text as text: no font needed
+    text = svg.read_text(encoding="utf-8")
+    assert "1 人有变化；1 人金额不变，未画出；合计 500.00元" in text and "救助比例（住院及门诊特殊病种） 增加" in text
+    with pytest.raises(ValueError, match="只支持"):
+        render_chart(report, tmp_path / "impact.gif")
+
+
+def test_chart_without_a_chinese_font_is_written_with_a_note(versions: tuple[PolicySet, PolicySet], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import reasoner.diff as diff_module
+
+    monkeypatch.setattr(diff_module, "cjk_font", lambda: None)
+    monkeypatch.setattr(diff_module, "CJK_FAMILIES", ())  # only DejaVu Sans: every Chinese glyph is missing
+    old, new = versions
+    report = diff(old, new, [person("a", "最低生活保障边缘家庭成员", 14000)])
+    notes = render_chart(report, tmp_path / "impact.png")
+    assert notes == [diff_module.NO_CJK_FONT] and (tmp_path / "impact.png").stat().st_size > 0
+
+
+FLAT = ("编号", "地区", "日期", "身份", "认定前当年已参保", "未按规定缴费参保")
+FLAT_ROWS = [  # 二（一）1: 低保边缘 → 第四类 (60% → 65%); 低保对象 → 第三类 (70%, untouched); a bad date
+    {"编号": "p1", "地区": "龙岩市", "日期": "2023-06-15", "身份": "最低生活保障边缘家庭成员|民政|2023-01-10", "认定前当年已参保": "否", "未按规定缴费参保": "否"},
+    {"编号": "p2", "地区": "龙岩市", "日期": "2023-06-15", "身份": "最低生活保障对象|民政|2023-01-10", "认定前当年已参保": "否", "未按规定缴费参保": "否"},
+    {"编号": "p3", "地区": "龙岩市", "日期": "2023-13-01", "身份": None, "认定前当年已参保": "否", "未按规定缴费参保": None},
+]
+
+
+@pytest.mark.parametrize("suffix, rows", [(".xlsx", (2, 4)), (".parquet", (1, 3)), (".csv", (2, 4))])
+def test_table_populations_are_streamed_with_their_row_numbers(versions: tuple[PolicySet, PolicySet], tmp_path: Path,
+                                                               suffix: str, rows: tuple[int, int]) -> None:
+    from reasoner.tables import write_rows
+
+    old, new = versions
+    path = tmp_path / f"people{suffix}"
+    write_rows(path, FLAT, FLAT_ROWS)
+    report = diff_file(old, new, path, chunk_size=1)  # one row per chunk: the stream, not the list
+    changed_row, error_row = rows  # Excel and CSV count the header as row 1; Parquet numbers data rows from 1
+    assert report.persons == 3
+    assert [(c.row, c.id, c.items) for c in report.changed] == [
+        (changed_row, "p1", [("救助比例（住院及门诊特殊病种）", "60%（第四类）", "65%（第四类）")])]
+    assert [r for r, _ in report.errors] == [error_row] and "2023-13-01" in report.errors[0][1]
+    assert not report.settled and report.to_json()["assistance_delta_distribution"] is None
+
+
+def test_cli_diff_writes_the_chart_for_an_excel_population(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from reasoner.cli import main
+    from reasoner.tables import write_rows
+
+    folder = tmp_path / "new"
+    shutil.copytree(ROOT / "rules", folder)
+    rules = folder / "longyan.rules"
+    rules.write_text(rules.read_text(encoding="utf-8").replace("第四类 60%；第五类 50%", "第四类 65%；第五类 50%"), encoding="utf-8")
+    people = tmp_path / "people.xlsx"
+    write_rows(people, FLAT, FLAT_ROWS[:2])
+    code = main(["diff", str(ROOT / "rules"), str(folder), "--population", str(people), "--chart", str(tmp_path / "c.png"), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["changed"] == 1 and out["persons_changed"][0]["row"] == 2
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_csv_population_keeps_bad_rows_in_place(tmp_path: Path) -> None:

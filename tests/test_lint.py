@@ -186,3 +186,56 @@ def test_planted_scope_extension_the_parent_forbids(tmp_path: Path) -> None:
     (found,) = [f for f in lint(policies, "龙岩市医疗救助") if f.code == "L506"]
     assert found.severity is Severity.ERROR and found.classification == "相悖"
     assert found.clauses and found.clauses[0].document == "闽政办〔2022〕39号" and "擅自扩大" in found.clauses[0].quote
+
+
+def test_planted_bill_crossover_is_reproduced_by_settle(tmp_path: Path) -> None:
+    # 龙岩 二（四）1–2 planted: 第二类 60% with no deductible, 第三类 70% above a 2,000元 deductible. Alone,
+    # 第二类 pays S × 60% and 第三类 (S − 2,000) × 70%: equal where 0.6 S = 0.7 S − 1,400, S = 14,000元 (8,400.00元
+    # each). 待遇就高 按 项目 (二（一）1, 解释 待遇就高逐项) gives a person in both 0 deductible and 70%: 9,800.00元.
+    from reasoner.settle import settle
+
+    policies = planted(tmp_path, "longyan.rules", "第一类 90%；第二类、第三类 70%", "第一类 90%；第二类 60%；第三类 70%")
+    text = (tmp_path / "rules" / "longyan.rules").read_text(encoding="utf-8")
+    (tmp_path / "rules" / "longyan.rules").write_text(
+        text.replace("第一类、第二类、第三类 无；第四类", "第一类、第二类 无；第三类 2000元；第四类"), encoding="utf-8")
+    policies = PolicySet.load(tmp_path / "rules")
+    (found,) = [f for f in lint(policies, "龙岩市医疗救助") if f.code == "L202"]
+    assert found.message == ("「第二类」与「第三类」在救助项目「住院及门诊特殊病种」上孰优取决于账单：年度医保后自付 14,000.00元 时两者都付 "
+                             "8,400.00元；低于此数「第二类」较优（起付标准 0.00元，比例 60%），高于此数「第三类」较优（起付标准 2,000.00元，比例 70%）")
+    assert found.bill is not None and found.bill["年度医保后自付（元）"] == "14000.00"
+    alone = found.bill["单一类别证例"]
+    reasoner = Reasoner(policies)
+
+    def paid(record: dict[str, Any], self_pay: str | None = None) -> int:
+        if self_pay is not None:
+            record = dict(record, 就医=[dict(record["就医"][0], 政策范围内费用=self_pay)])
+        (year,) = settle(reasoner, record)
+        return year.total_assistance
+
+    assert {c: Reasoner(policies).decide(r).categories for c, r in alone.items()} == {"第二类": ["第二类"], "第三类": ["第三类"]}
+    assert paid(alone["第二类"]) == paid(alone["第三类"]) == 840000
+    assert (paid(alone["第二类"], "13900"), paid(alone["第三类"], "13900")) == (834000, 833000)  # below: 第二类 better
+    assert (paid(alone["第二类"], "14100"), paid(alone["第三类"], "14100")) == (846000, 847000)  # above: 第三类 better
+    assert found.witness is not None and {"第二类", "第三类"} <= set(reasoner.decide(found.witness).categories)
+    assert paid(found.witness) == 980000
+
+
+def test_planted_category_of_three_identities_is_reached_by_a_triple(tmp_path: Path) -> None:
+    # A category only a holder of three named identities (from 二（一）1's 第一类, 第二类 and 第三类 lists) enters:
+    # pairs never reach it (it would be a false 死条款 L401); the triple of the three does.
+    import datetime as dt
+
+    from reasoner.witness import Population
+
+    line = "  类别 第四类 若 身份 最低生活保障边缘家庭成员\n"
+    policies = planted(tmp_path, "longyan.rules", line,
+                       line + "  类别 第六类 若 身份 特困供养人员 且 身份 重点优抚对象 且 身份 最低生活保障对象\n")
+    assert not [f for f in lint(policies, "龙岩市医疗救助") if f.code == "L401"]
+    reasoner, policy = Reasoner(policies), policies.policies["龙岩市医疗救助"]
+    population = Population(reasoner, policy, "龙岩市", dt.date(2023, 3, 15))
+    triple = next(t for t in population.triples() if set(t) == {"特困供养人员", "重点优抚对象", "最低生活保障对象"})
+    record = population.record(triple, {})
+    assert "第六类" in reasoner.decide(record).categories
+    # identities the policy never tells apart share a class: 事实无人抚养儿童 is named only beside 孤儿 (二（一）1's
+    # 第一类 list; who recognises an identity does not tell it apart), so 孤儿 stands for both
+    assert any("孤儿" in t for t in population.triples()) and not any("事实无人抚养儿童" in t for t in population.triples())
