@@ -12,6 +12,8 @@ Pipeline (one module per stage)::
     claims (就医) ──settle (a decision per claim date; exact arithmetic)──▶ Settlement ──settle_explain──▶ table / arithmetic / JSON
     many records ──batch (one solve per signature)──▶ summaries; ──diff──▶ two rule versions compared
     a policy ──witness (abstract persons)──▶ decisions ──lint──▶ findings ──lint_report──▶ text / SARIF
+    a decision or settlement ──ledger_record──▶ ledger (hash-chained entries, policy texts by hash; ledger_db:
+        SQLite / PostgreSQL, Alembic migrations) ──ledger_replay──▶ identical, or every difference ──ledger_view──▶ why / replay text
 
 Glossary (DSL keyword / Python / ASP):
 
@@ -52,11 +54,13 @@ from .policies import PolicySelectionError, PolicySet, load_policy
 
 from .why_not_more import WhyNotMore
 from .why_not_more import why_not_more as _why_not_more
+from .ledger_paths import LedgerError
 from .version import __version__
 
 __all__ = [
     "Decision", "Diagnostic", "DiagnosticError", "ItemDecision", "Person", "PolicySelectionError", "PolicySet",
     "DiffReport", "Finding", "Reasoner", "RecordError", "Settlement", "decide", "explain", "lint_policy", "settle", "what_if", "why_not_more", "WhyNotMore", "settlement_json", "settlement_text", "load_policies", "load_policy", "load_records", "parse_person",
+    "Ledger", "LedgerError", "open_ledger", "record", "replay", "why",
     "__version__",
 ]
 
@@ -99,6 +103,72 @@ def explain(decision: Decision, fmt: str = "text", why_not: str | None = None) -
 def why_not_more(record: dict[str, Any] | Person, year: int | None = None, reasoner: Reasoner | None = None) -> list[WhyNotMore]:
     """Why a payout was not higher: per-claim limits and the better categories (see reasoner.why_not_more)."""
     return _why_not_more(reasoner or _default(), record, year)
+
+
+def open_ledger(db: str | None = None) -> Any:
+    """The decision ledger (reasoner.ledger.Ledger), migrated on first use.
+
+    db: a SQLite file path or a URL (postgresql+psycopg://…); default: $REASONER_LEDGER, else
+    the per-user file (reasoner.ledger_paths). Close it (or use it in a with block) when done.
+    """
+    from .ledger import Ledger
+
+    return Ledger(db)
+
+
+def record(record: dict[str, Any], ledger: Any = None, settle: bool = False, year: int | None = None,
+           reasoner: Reasoner | None = None, index: int = 0) -> list[tuple[str, Decision | Settlement]]:
+    """Decide (or, with settle=True, settle) a record and write each result to the ledger.
+
+    Returns (decision id, Decision or Settlement) pairs: one for a decision, one per settled
+    year. `ledger` is a Ledger or a db as for open_ledger. `index` is the record's place in its
+    file (it names records without 编号, and replay uses it).
+    """
+    from .ledger_record import record_decisions, record_settlements
+
+    reasoner = reasoner or _default()
+    person = parse_person(record, index)
+    with _ledger(ledger) as book:
+        if settle:
+            settled = _settle(reasoner, person, year)
+            entries = record_settlements(book, reasoner.policies, [(index, s) for s in settled])
+            return [(e.decision_id, s) for e, s in zip(entries, settled)]
+        decision = reasoner.decide(person)
+        return [(record_decisions(book, reasoner.policies, [(index, decision)])[0].decision_id, decision)]
+
+
+def replay(decision_id: str, ledger: Any = None, rules: str | Path | None = None, current: bool = False) -> Any:
+    """Recompute a recorded decision (reasoner.ledger_replay.ReplayReport): under the recorded policy
+    texts, or with current=True under the rules folder `rules` (default: the bundled rules)."""
+    from .ledger_replay import replay as _replay
+
+    with _ledger(ledger) as book:
+        return _replay(book, decision_id, rules, current)
+
+
+def why(decision_id: str, ledger: Any = None, fmt: str = "text") -> Any:
+    """The explanation recorded with a decision: Chinese text ("text") or its JSON ("json"); never recomputed."""
+    from .ledger_view import why_json, why_text
+
+    with _ledger(ledger) as book:
+        entry = book.get(decision_id)
+        return why_json(entry) if fmt == "json" else why_text(entry)
+
+
+def _ledger(ledger: Any) -> Any:
+    """A with-block over the ledger: a given Ledger stays open, one opened here is closed."""
+    from contextlib import nullcontext
+
+    return nullcontext(ledger) if hasattr(ledger, "append") else open_ledger(ledger)
+
+
+def __getattr__(name: str) -> Any:
+    """Ledger on first use only: the database layer (SQLAlchemy) is not imported with the package."""
+    if name == "Ledger":
+        from .ledger import Ledger
+
+        return Ledger
+    raise AttributeError(f"module 'reasoner' has no attribute {name!r}")
 
 
 _DEFAULT: Reasoner | None = None

@@ -29,21 +29,28 @@ class RegionParams:
 class ParameterStore:
     """All parameter files of a rules folder, looked up along the region chain."""
 
-    def __init__(self, regions: dict[str, RegionParams] | None = None):
+    def __init__(self, regions: dict[str, RegionParams] | None = None, texts: dict[str, str] | None = None):
         self.regions = regions or {}
+        self.texts = texts or {}  #: file name → the text it was read from (the decision ledger stores these)
 
     @classmethod
     def load(cls, folder: Path) -> "ParameterStore":
+        return cls.from_texts({path.name: path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.yaml"))}, folder)
+
+    @classmethod
+    def from_texts(cls, texts: dict[str, str], folder: Path | None = None) -> "ParameterStore":
+        """Parameter files given as texts (file name → YAML): a ledger replays with the texts it recorded."""
         regions = {}
-        for path in sorted(folder.glob("*.yaml")):
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for file_name, text in sorted(texts.items()):
+            path = (folder / file_name) if folder else Path(file_name)
+            data = yaml.safe_load(text) or {}
             region = RegionParams(str(data.get("地区", path.stem)), data.get("上级地区"), path=str(path))
             for name, spec in (data.get("参数") or {}).items():
                 region.values[name] = {int(row["年度"]): (None if row.get("值") is None else parse_money(row["值"]),
                                                           str(row.get("来源", "")))
                                        for row in spec.get("取值") or []}
             regions[region.region] = region
-        return cls(regions)
+        return cls(regions, dict(texts))
 
     def chain(self, region: str) -> list[str]:
         out: list[str] = []

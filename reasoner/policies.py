@@ -36,7 +36,12 @@ def bundled_rules_dir() -> Path:
 
 def load_policy(path: str | Path) -> CompiledPolicy:
     """Parse, check and compile one rules file; DiagnosticError lists every error."""
-    parsed = parse_text(Path(path).read_text(encoding="utf-8"), display_path(Path(path)))
+    return policy_from_text(Path(path).read_text(encoding="utf-8"), display_path(Path(path)))
+
+
+def policy_from_text(text: str, path: str) -> CompiledPolicy:
+    """Parse, check and compile a rules text shown as `path` in citations (a ledger replays from stored texts)."""
+    parsed = parse_text(text, path)
     diags = check(parsed)
     if has_errors(diags):
         raise DiagnosticError(diags, {parsed.path: parsed.source})
@@ -82,6 +87,12 @@ class PolicySet:
             policies[policy.name] = policy
         params_dir = (Path(files[0]).parent if files else root) / "parameters"
         return cls(policies, ParameterStore.load(params_dir) if params_dir.exists() else ParameterStore())
+
+    @classmethod
+    def from_texts(cls, rules: dict[str, str], parameters: dict[str, str]) -> "PolicySet":
+        """A policy set rebuilt from texts: rules (display path → text) and parameter files (file name → YAML)."""
+        policies = [policy_from_text(text, path) for path, text in sorted(rules.items())]
+        return cls({p.name: p for p in policies}, ParameterStore.from_texts(parameters))
 
     def parent_diagnostics(self) -> list[Diagnostic]:
         out = []

@@ -153,3 +153,20 @@ def compare(expected: Any, actual: Any, path: str = "") -> list[str]:
     if isinstance(expected, str) and isinstance(actual, str) and expected.startswith("~"):
         return [] if expected[1:] in actual else [f"{path}: 期望包含「{expected[1:]}」，实际为「{actual}」"]
     return [] if expected == actual else [f"{path}: 期望 {expected!r}，实际 {actual!r}"]
+
+
+# ------------------------------------------------------------------ decision ledger (tests/ledger_support.py)
+@pytest.fixture(scope="session")
+def postgres() -> Any:
+    """A real PostgreSQL server for this test session (fails, never skips, without the binaries)."""
+    from ledger_support import postgres_server
+
+    yield from postgres_server()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty ledger database on each backend: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.sqlite3")
+    return str(request.getfixturevalue("postgres").new_database())

@@ -22,3 +22,7 @@ def test_wheel_contains_grammar_programs_rules_and_parameters(tmp_path: Path) ->
         assert f"reasoner/rules/{rules.name}" in names
     for params in sorted((ROOT / "rules" / "parameters").glob("*.yaml")):
         assert f"reasoner/rules/parameters/{params.name}" in names
+    # the decision ledger's Alembic migrations: env.py, the template and every revision
+    assert {"reasoner/ledger_migrations/env.py", "reasoner/ledger_migrations/script.py.mako"} <= set(names)
+    for revision in sorted((ROOT / "reasoner" / "ledger_migrations" / "versions").glob("*.py")):
+        assert f"reasoner/ledger_migrations/versions/{revision.name}" in names
