@@ -58,13 +58,19 @@ def flat_row(record: dict[str, Any], columns: list[str]) -> dict[str, str | None
     return row
 
 
-def records(mode: str, n: int, seed: int, bad: float = 0.0) -> Iterator[dict[str, Any]]:
+def blocks(mode: str, n: int, seed: int, bad: float = 0.0) -> Iterator[list[dict[str, Any]]]:
     """n records, generated GENERATE_BLOCK at a time (block b seeded seed·1000 + b), so that a
     10⁶ roster never holds more than one block of dicts; n ≤ GENERATE_BLOCK is exactly
     generate(n, seed) (resp. generate_settle)."""
     for b, start in enumerate(range(0, n, GENERATE_BLOCK)):
         size, block_seed = min(GENERATE_BLOCK, n - start), seed if n <= GENERATE_BLOCK else seed * 1000 + b
-        yield from (generate(size, seed=block_seed, bad=bad) if mode == "decide" else generate_settle(size, seed=block_seed))
+        yield generate(size, seed=block_seed, bad=bad) if mode == "decide" else generate_settle(size, seed=block_seed)
+
+
+def records(mode: str, n: int, seed: int, bad: float = 0.0) -> Iterator[dict[str, Any]]:
+    """The records of blocks(...), one after another."""
+    for block in blocks(mode, n, seed, bad):
+        yield from block
 
 
 def write_roster(path: str | Path, rows: Iterable[dict[str, Any]], columns: list[str]) -> None:

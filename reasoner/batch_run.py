@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .partition import ERROR_STATUS, SCHEMAS, Job, reasoner_for, rules_digest, table_record
+from .partition import ERROR_STATUS, SCHEMAS, ArrowRows, Job, Rows, reasoner_for, rules_digest, table_record
 from .person import load_records, parse_person
 from .runners import Runner
 from .tables import is_table, read_rows, table_format
@@ -48,8 +48,12 @@ class BatchRunError(ValueError):
 
 
 # ------------------------------------------------------------------ input
-def input_chunks(path: str | Path, chunk_size: int) -> Iterator[list[tuple[int, Any]]]:
-    """The input's rows in chunks of chunk_size, each as (row number, raw row or record)."""
+def input_chunks(path: str | Path, chunk_size: int) -> Iterator[Rows]:
+    """The input's rows in chunks of chunk_size, each as (row number, raw row or record);
+    Parquet as ArrowRows slices (converted to rows by the worker that runs the chunk)."""
+    if is_table(path) and table_format(path) == "parquet":
+        yield from _parquet_chunks(Path(path), chunk_size)
+        return
     if is_table(path):
         yield from read_rows(path, chunk_size)
         return
@@ -59,6 +63,24 @@ def input_chunks(path: str | Path, chunk_size: int) -> Iterator[list[tuple[int, 
     records = load_records(path)
     for start in range(0, len(records), chunk_size):
         yield [(start + k + 1, r) for k, r in enumerate(records[start:start + chunk_size])]
+
+
+def _parquet_chunks(path: Path, chunk_size: int) -> Iterator[ArrowRows]:
+    """Exactly chunk_size rows per slice whatever the file's row groups; rows numbered from 1."""
+    source = pq.ParquetFile(path)
+    pending: list[pa.RecordBatch] = []
+    held, first = 0, 1
+    for batch in source.iter_batches(batch_size=chunk_size):
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= chunk_size:
+            table = pa.Table.from_batches(pending).combine_chunks()
+            yield ArrowRows(first, table.slice(0, chunk_size))
+            first += chunk_size
+            rest = table.slice(chunk_size)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield ArrowRows(first, pa.Table.from_batches(pending, schema=source.schema_arrow).combine_chunks())
 
 
 def _jsonl_chunks(path: Path, chunk_size: int) -> Iterator[list[tuple[int, Any]]]:
@@ -207,12 +229,12 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
     bar = _progress(input_path, manifest, progress)
     total_chunks = 0
 
-    def todo() -> Iterator[tuple[int, list[tuple[int, Any]]]]:
+    def todo() -> Iterator[tuple[int, Rows]]:
         nonlocal total_chunks
         for index, rows in enumerate(input_chunks(input_path, chunk_size)):
             total_chunks = index + 1
             entry = manifest.chunks.get(index)
-            if entry is not None and entry["count"] == len(rows) and entry["rows"] == [rows[0][0], rows[-1][0]]:
+            if entry is not None and entry["count"] == len(rows) and entry["rows"] == list(_numbers(rows)):
                 continue
             yield index, rows
 
@@ -234,6 +256,11 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
             statuses[status] = statuses.get(status, 0) + count
     return RunReport(out, sum(e["count"] for e in manifest.chunks.values()), statuses.get(ERROR_STATUS, 0), statuses,
                      total_chunks, resumed)
+
+
+def _numbers(rows: Rows) -> tuple[int, int]:
+    """The first and last row number of a chunk."""
+    return rows.numbers() if isinstance(rows, ArrowRows) else (rows[0][0], rows[-1][0])
 
 
 def _save_chunk(run_dir: Path, index: int, table: pa.Table) -> dict[str, Any]:
@@ -320,7 +347,7 @@ class RowExplainer:
             raise BatchRunError(f"第 {row} 行不在批处理结果中")
         if self._loaded is None or self._loaded[0] != index:
             rows = next(r for k, r in enumerate(input_chunks(self.input, self.identity["chunk_size"])) if k == index)
-            self._loaded = (index, dict(rows))
+            self._loaded = (index, dict(rows.rows() if isinstance(rows, ArrowRows) else rows))
         if row not in self._loaded[1]:
             raise BatchRunError(f"第 {row} 行不是数据行（空行或表头）")
         raw = self._loaded[1][row]

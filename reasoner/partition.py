@@ -32,6 +32,7 @@ from .decide import Reasoner
 from .person import Person, RecordError, flat_record, parse_person
 from .policies import PolicySet
 from .settle import settle
+from .tables import _row, cell_text
 
 MODES = ("decide", "settle")
 #: Table columns that hold JSON (a table cell cannot hold a list of claims or an object)
@@ -50,6 +51,33 @@ SETTLE_SCHEMA = pa.schema([
     ("缺少", pa.string()), ("错误字段", pa.string()), ("错误", pa.string()),
 ])
 SCHEMAS = {"decide": DECIDE_SCHEMA, "settle": SETTLE_SCHEMA}
+
+
+@dataclass(frozen=True)
+class ArrowRows:
+    """A partition still in Arrow form (a Parquet slice): rows first, first + 1, … in the file.
+
+    The driver of a run only slices Parquet (C++, no Python objects per row); the worker
+    turns the slice into row dicts (tables.cell_text per cell), so with N workers that work
+    is spread over N cores instead of serialising the whole run on the driver.
+    """
+
+    first: int
+    table: pa.Table
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def numbers(self) -> tuple[int, int]:
+        return self.first, self.first + self.table.num_rows - 1
+
+    def rows(self) -> list[tuple[int, Any]]:
+        header = [cell_text(name) or "" for name in self.table.column_names]
+        values = zip(*(col.to_pylist() for col in self.table.columns))
+        return [(self.first + k, _row(header, v)) for k, v in enumerate(values)]
+
+
+Rows = Sequence[tuple[int, Any]] | ArrowRows  #: what a partition receives
 
 
 @dataclass(frozen=True)
@@ -135,10 +163,12 @@ def _raw_id(raw: Any) -> str | None:
 
 
 # ------------------------------------------------------------------ the partition function
-def run_partition(job: Job, rows: Sequence[tuple[int, Any]]) -> pa.Table:
+def run_partition(job: Job, rows: Rows) -> pa.Table:
     """Records in → one result row per record out, in order (pure; see the module docstring)."""
     if job.mode not in MODES:
         raise ValueError(f"未知的批处理模式「{job.mode}」（可用：{'、'.join(MODES)}）")
+    if isinstance(rows, ArrowRows):
+        rows = rows.rows()
     reasoner = reasoner_for(job.rules)
     was_enabled = gc.isenabled()
     gc.disable()  # a chunk makes many short-lived objects and few cycles; collect once afterwards
@@ -232,5 +262,5 @@ def rules_digest(rules: str | Path) -> str:
     return h.hexdigest()
 
 
-__all__ = ["DECIDE_SCHEMA", "ERROR_STATUS", "Job", "MODES", "SCHEMAS", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
+__all__ = ["ArrowRows", "DECIDE_SCHEMA", "ERROR_STATUS", "Job", "MODES", "SCHEMAS", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
            "rules_digest", "run_partition", "table_record"]

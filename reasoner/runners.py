@@ -24,9 +24,9 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from .partition import Job, init_worker, run_partition
+from .partition import Job, Rows, init_worker, run_partition
 
-Chunk = tuple[int, list[tuple[int, Any]]]  #: (chunk index, rows as (row number, raw record))
+Chunk = tuple[int, Rows]  #: (chunk index, rows as (row number, raw record), or a Parquet slice)
 
 
 class Runner(Protocol):
@@ -113,7 +113,7 @@ class DaskRunner:
     def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, pa.Table]]:
         from distributed import wait as dask_wait
 
-        def submit(rows: list[tuple[int, Any]]) -> Any:
+        def submit(rows: Rows) -> Any:
             return self.client.submit(run_partition, job, rows, pure=False)
 
         def wait_some(futures: list[Any]) -> Any:

@@ -191,3 +191,16 @@ def test_rerun_with_other_options_starts_over(tmp_path: Path) -> None:
     run_batch(Job("decide", RULES, flat=False), src, out, LocalRunner(), 64, progress=False, note=notes.append)
     assert "重新开始" in notes[-1]
     assert pq.read_table(out).equals(pq.read_table(pa.BufferReader(first)))  # chunking changes nothing
+
+
+def test_parquet_chunks_are_exact_whatever_the_row_groups(tmp_path: Path) -> None:
+    from reasoner.batch_run import input_chunks
+
+    src = tmp_path / "r.parquet"
+    table = pa.table({"编号": [f"p{i}" for i in range(500)], "地区": ["龙岩市"] * 500})
+    pq.write_table(table, src, row_group_size=77)
+    chunks = list(input_chunks(src, 60))
+    assert [len(c) for c in chunks] == [60] * 8 + [20]
+    numbers = [n for c in chunks for n, _ in c.rows()]
+    assert numbers == list(range(1, 501))
+    assert [row["编号"] for c in chunks for _, row in c.rows()] == table.column("编号").to_pylist()
