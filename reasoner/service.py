@@ -42,7 +42,7 @@ from .diff import diff as run_diff
 from .explain import decision_json, explain_json, explain_text, why_not_text
 from .explain_svg import explain_svg
 from .lint import lint
-from .person import RecordError, parse_person
+from .person import RecordError, load_records, parse_person
 from .policies import PolicySelectionError, PolicySet, bundled_rules_dir, policy_from_text
 from .service_models import (Batch, ClauseOut, DecisionOut, DiffIn, Document, ErrorBody, JobOut, LintIn, PersonRecord,
                              PolicyDetail, PolicySummary, WhyNotIn)
@@ -252,6 +252,10 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         p = _policy(state, name)
         return {"policy": p.name, "file": Path(p.source.path).name, "text": p.source.source}
 
+    @app.get("/api/examples", summary="随包附带的示例记录（按文件）", dependencies=[Depends(can_read)])
+    def examples() -> list[dict[str, Any]]:
+        return [{"file": path.name, "records": load_records(path)} for path in sorted(_examples_dir().glob("*.yaml"))]
+
     # ---------------------------------------------------------------- decisions
     def _decide(record: PersonRecord) -> Decision:
         return state.reasoner.decide(parse_person(record.record()))
@@ -426,6 +430,12 @@ async def _save_upload(file: UploadFile, stem: Path, accepted: tuple[str, ...] =
     path = stem.with_suffix(suffix)
     path.write_bytes(await file.read())
     return path
+
+
+def _examples_dir() -> Path:
+    """The example records: reasoner/examples when installed, else the repository's examples/."""
+    installed = Path(str(resources.files("reasoner"))) / "examples"
+    return installed if installed.is_dir() else bundled_rules_dir().parent / "examples"
 
 
 def _check_batch(config: ServiceConfig, n: int) -> None:

@@ -42,7 +42,7 @@ class PersonRecord(Strict):
     """One person record, exactly the shape of the YAML records (see examples/)."""
 
     编号: str | None = Field(None, description="记录编号")
-    地区: str = Field(description="地区，如「龙岩市」")
+    地区: str = Field(description="地区：某个规则文件「地区」所写的名称（见 GET /api/policies）")
     日期: str = Field(description="决定日期，YYYY-MM-DD")
     待遇年度: int | None = Field(None, description="待遇年度（默认取决定日期的年份）")
     身份: list[IdentityIn] = Field(default_factory=list, description="身份及其认定")
@@ -124,6 +124,7 @@ class ClauseOut(BaseModel):
 
 class PolicyDetail(PolicySummary):
     clauses: list[ClauseOut]
+    categories: list[str] = Field(default_factory=list, description="救助类别（按文件中的排序，不含辅助分组）")
     parameters: list[dict[str, Any]] = Field(description="参数：名称、年度、值、来源")
 
 

@@ -52,6 +52,15 @@ def test_health_and_policies(server: Server):
         assert any(p["名称"] == "上年度居民人均可支配收入" for p in detail["parameters"])
 
 
+def test_examples_are_the_bundled_records(server: Server):
+    from reasoner.person import load_records
+
+    with server.client(None) as c:
+        served = {e["file"]: e["records"] for e in c.get("/api/examples").json()}
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    assert served == {p.name: load_records(p) for p in sorted(examples.glob("*.yaml"))}
+
+
 def test_document_locates_each_clause(server: Server):
     with server.client(None) as c:
         doc = c.get("/api/policies/龙岩市医疗救助/document").json()
