@@ -10,7 +10,10 @@ Pipeline (one module per stage)::
         persons as #external assignments, cached per signature)──▶ answer set
         ──decide──▶ Decision ──explain──▶ Chinese text tree / JSON / why-not
     claims (就医) ──settle (a decision per claim date; exact arithmetic)──▶ Settlement ──settle_explain──▶ table / arithmetic / JSON
+    payment ledger ──audit (staged in SQLite by person-year, settled, each row classified)──▶ findings ──audit_report──▶ CSV/Excel / JSON / HTML
     many records ──batch (one solve per signature)──▶ summaries; ──diff──▶ two rule versions compared
+    a roster file ──batch_run (chunks, manifest, resumable)──▶ runners (in process, process pool, Dask)
+        ──partition.run_partition (pure: rows in, one result row each out)──▶ Parquet / CSV; batch_cli: `reasoner batch`
     a policy ──witness (abstract persons)──▶ decisions ──lint──▶ findings ──lint_report──▶ text / SARIF
     a decision or settlement ──ledger_record──▶ ledger (hash-chained entries, policy texts by hash; ledger_db:
         SQLite / PostgreSQL, Alembic migrations) ──ledger_replay──▶ identical, or every difference ──ledger_view──▶ why / replay text
@@ -54,12 +57,15 @@ from .policies import PolicySelectionError, PolicySet, load_policy
 
 from .why_not_more import WhyNotMore
 from .why_not_more import why_not_more as _why_not_more
+from .audit import Audit, AuditFinding, AuditOptions
+from .audit import run_audit as _run_audit
 from .ledger_paths import LedgerError
 from .version import __version__
 
 __all__ = [
     "Decision", "Diagnostic", "DiagnosticError", "ItemDecision", "Person", "PolicySelectionError", "PolicySet",
     "DiffReport", "Finding", "Reasoner", "RecordError", "Settlement", "decide", "explain", "lint_policy", "settle", "what_if", "why_not_more", "WhyNotMore", "settlement_json", "settlement_text", "load_policies", "load_policy", "load_records", "parse_person",
+    "audit", "Audit", "AuditFinding", "AuditOptions",
     "Ledger", "LedgerError", "open_ledger", "record", "replay", "why",
     "__version__",
 ]
@@ -88,9 +94,19 @@ def lint_policy(policies: PolicySet, name: str, parent: str | None = None) -> li
     return _lint(policies, name, parent)
 
 
-def what_if(old: PolicySet, new: PolicySet, records: list[Any]) -> DiffReport:
-    """Two versions of the rules over one population: who changes, by how much (see reasoner.diff)."""
-    return _diff(old, new, records)
+def what_if(old: PolicySet, new: PolicySet, records: list[Any] | str | Path, chart: str | Path | None = None) -> DiffReport:
+    """Two versions of the rules over one population: who changes, by how much (see reasoner.diff).
+
+    `records` is a list of records or a population file (YAML, JSON, or a CSV/Excel/Parquet
+    table, read in chunks); `chart` (.png or .svg) writes the distribution of changes there
+    (report.chart; report.notes says if the PNG lacked a Chinese font).
+    """
+    from .diff import diff_file, render_chart
+
+    report = diff_file(old, new, records) if isinstance(records, (str, Path)) else _diff(old, new, records)
+    if chart is not None:
+        render_chart(report, chart)
+    return report
 
 
 def explain(decision: Decision, fmt: str = "text", why_not: str | None = None) -> Any:
@@ -103,6 +119,18 @@ def explain(decision: Decision, fmt: str = "text", why_not: str | None = None) -
 def why_not_more(record: dict[str, Any] | Person, year: int | None = None, reasoner: Reasoner | None = None) -> list[WhyNotMore]:
     """Why a payout was not higher: per-claim limits and the better categories (see reasoner.why_not_more)."""
     return _why_not_more(reasoner or _default(), record, year)
+
+
+def audit(payments: str | Path, persons: str | Path | None = None, columns: str | Path | None = None,
+          params: dict[str, str] | None = None, reasoner: Reasoner | None = None) -> Audit:
+    """Audit a payment ledger (CSV/Excel/Parquet): every row recomputed and classified (see reasoner.audit).
+
+    Returns an Audit (a context manager: it holds a scratch database); `audit.findings()` yields
+    the findings in input-row order, chunk by chunk; reasoner.audit_report writes CSV/Excel, JSON
+    and HTML from it. Raises AuditError when the header lacks a required column.
+    """
+    options = AuditOptions(persons=persons, columns=columns, params=dict(params or {}))
+    return _run_audit(reasoner or _default(), payments, options)
 
 
 def open_ledger(db: str | None = None) -> Any:
