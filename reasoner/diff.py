@@ -57,6 +57,8 @@ class DiffReport:
     by_item: Counter[tuple[str, str]] = field(default_factory=Counter)  #: (item, 增加/减少/变化) → persons
     settled: bool = False
     settled_persons: int = 0  #: persons whose claims were settled under both versions
+    chart: str | None = None  #: the chart file written for this report (render_chart), if any
+    notes: list[str] = field(default_factory=list)  #: for the user, e.g. no Chinese font for the PNG
 
     @property
     def total_delta(self) -> int:
@@ -82,6 +84,7 @@ class DiffReport:
         return {"schema": "yiliao-jiuzhu-reasoner/diff/1", "persons": self.persons, "changed": len(self.changed),
                 "settled": self.settled, "total_assistance_delta_fen": self.total_delta if self.settled else None,
                 "assistance_delta_distribution": distribution if self.settled else None,
+                "chart": self.chart, "notes": self.notes,
                 "by_category": self.by_category, "by_item": [{"item": k[0], "direction": k[1], "persons": v} for k, v in sorted(self.by_item.items())],
                 "errors": [{"row": r, "error": e} for r, e in self.errors],
                 "persons_changed": [{"row": c.row, "id": c.id, "before": c.before, "after": c.after,
@@ -327,6 +330,7 @@ def render_chart(report: DiffReport, path: str | Path, font: str | None = "auto"
         fig.tight_layout()
         fig.savefig(out, format=fmt, dpi=120)
         plt.close(fig)
+    report.chart, report.notes = str(out), report.notes + [n for n in notes if n not in report.notes]
     return notes
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Iterator
 from typing import Any
 
 from .compile import CompiledPolicy
@@ -21,6 +22,13 @@ from .params import ParameterStore
 def generate(policy: CompiledPolicy, params: ParameterStore, n: int, seed: int = 0, year: int | None = None,
              shares: dict[str, float] | None = None, bool_true: float = 0.1) -> list[dict[str, Any]]:
     """n person records for the policy's region, decided in `year` (default: the policy's first year)."""
+    return list(iter_records(policy, params, n, seed, year, shares, bool_true))
+
+
+def iter_records(policy: CompiledPolicy, params: ParameterStore, n: int, seed: int = 0, year: int | None = None,
+                 shares: dict[str, float] | None = None, bool_true: float = 0.1) -> Iterator[dict[str, Any]]:
+    """The records of generate() one by one (the same for the same seed), so a large population
+    can be diffed in chunks without being held in memory."""
     rng = random.Random(seed)
     header = policy.source.header
     region = header.region.text if header.region else ""
@@ -34,7 +42,6 @@ def generate(policy: CompiledPolicy, params: ParameterStore, n: int, seed: int =
         if d.kind == "param" and d.unit == "金额":
             known = params.lookup(d.name.text, region, year)
             assumed[d.name.text] = known.fen / 100 if known.fen is not None else NOMINAL_YUAN
-    out = []
     for i in range(n):
         on = dt.date(year, 1, 1) + dt.timedelta(days=rng.randrange(60, 360))
         count = rng.choices((0, 1, 2), (55, 35, 10))[0]
@@ -49,6 +56,5 @@ def generate(policy: CompiledPolicy, params: ParameterStore, n: int, seed: int =
                 values[d.name.text] = round(rng.lognormvariate(9.6, 0.9), 2)
             elif d.unit == "数量":
                 values[d.name.text] = rng.randrange(0, 10)
-        out.append({"编号": f"合成-{seed}-{i + 1}", "地区": region, "日期": str(on), "身份": ids, "事实": values,
-                    "假设参数": dict(assumed)})
-    return out
+        yield {"编号": f"合成-{seed}-{i + 1}", "地区": region, "日期": str(on), "身份": ids, "事实": values,
+               "假设参数": dict(assumed)}

@@ -176,3 +176,23 @@ def test_compare_one_person_under_two_regions(tmp_path: Path) -> None:
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "参保资助（城乡居民医保） | 90%（低保对象）" in result.stdout and "参保资助（一档）" in result.stdout
+
+
+def test_what_if_facade_reads_a_population_file_and_writes_the_chart(versions: tuple[PolicySet, PolicySet], tmp_path: Path) -> None:
+    from reasoner import what_if
+    from reasoner.tables import write_rows
+
+    old, new = versions
+    people = tmp_path / "people.parquet"
+    write_rows(people, FLAT, FLAT_ROWS[:2])
+    report = what_if(old, new, people, chart=tmp_path / "impact.svg")
+    assert [c.id for c in report.changed] == ["p1"] and report.chart == str(tmp_path / "impact.svg")
+    assert report.to_json()["chart"] == str(tmp_path / "impact.svg") and report.notes == []
+
+
+def test_streamed_generator_gives_the_same_population_as_generate(versions: tuple[PolicySet, PolicySet]) -> None:
+    from reasoner.population import iter_records
+
+    old, _ = versions
+    policy = old.policies["龙岩市医疗救助"]
+    assert list(iter_records(policy, old.params, 50, seed=7)) == generate(policy, old.params, 50, seed=7)
