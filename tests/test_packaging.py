@@ -26,3 +26,6 @@ def test_wheel_contains_grammar_programs_rules_and_parameters(tmp_path: Path) ->
     assert {"reasoner/ledger_migrations/env.py", "reasoner/ledger_migrations/script.py.mako"} <= set(names)
     for revision in sorted((ROOT / "reasoner" / "ledger_migrations" / "versions").glob("*.py")):
         assert f"reasoner/ledger_migrations/versions/{revision.name}" in names
+    # the web desk, served at /desk/ from the package
+    for desk in ("index.html", "desk.js", "desk.css"):
+        assert f"reasoner/desk/{desk}" in names
