@@ -13,8 +13,9 @@ first segment: 60% above 13,000元 of the claim's self-pay). 医疗救助支付 
 more, 3% 10% less, 1% of rows repeated (重复救助), 0.1% with an unreadable amount. So the
 findings are a mix of every kind, like a real audit's; their counts are printed.
 
-The driver generates each size's files, then audits them in a fresh process, so that the
-peak RSS (ru_maxrss) is the audit's own and not the generator's; that process first loads
+Each size's files are generated in one process and audited in a fresh one, so that the peak
+RSS (ru_maxrss, which a child inherits from its parent) is the audit's own and not the
+generator's; the audit process first loads
 the policies, and the RSS after that is reported too. RSS also holds the engine's answer-set
 cache (one per distinct signature: it grows until the signatures are all seen, whatever N), so
 the same file is then audited a second time under tracemalloc: with the caches full, that
@@ -143,15 +144,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)  # payments persons folder: one audit in this process
+    ap.add_argument("--generate", nargs=2, help=argparse.SUPPRESS)  # n folder: write the files in this process
     args = ap.parse_args(argv)
     if args.one:
         print(json.dumps(run_one(*map(Path, args.one)), ensure_ascii=False))
+        return 0
+    if args.generate:
+        generate_files(int(args.generate[0]), Path(args.generate[1]))
         return 0
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            payments, persons = generate_files(n, folder)  # here, so the generator's memory is not the audit's
+            # generated in a process of its own: a child inherits its parent's peak RSS, so the driver stays small
+            subprocess.run([sys.executable, "-m", "bench.audit_run", "--generate", str(n), str(folder)], check=True)
+            payments, persons = folder / f"payments_{n}.csv", folder / f"persons_{n}.csv"
             done = subprocess.run([sys.executable, "-m", "bench.audit_run", "--one", str(payments), str(persons), str(folder)],
                                   capture_output=True, text=True, check=True)
         res = json.loads(done.stdout.strip().splitlines()[-1])

@@ -76,6 +76,7 @@ COLUMNS = {
     VISIT: "就诊流水号：同一次就医的编号；缺省以 就医日期+就医类别+政策范围内费用+基本医保支付 识别同一次就医",
 }
 REQUIRED = (PAYMENT_ID, PERSON, DATE, KIND, SCOPE_COST, BASIC, PAID)
+FINDINGS_CHUNK = 2_000  #: findings held in memory at once (each carries its reason and quoted clauses: ~4 KB)
 
 # ------------------------------------------------------------------ outcomes
 CORRECT, OVERPAID, UNDERPAID = "正确", "多付", "少付"
@@ -292,7 +293,7 @@ class Audit:
         self.stage.close()
 
     def findings(self) -> Iterator[list[AuditFinding]]:
-        return self.stage.findings(self.options.chunk_size)
+        return self.stage.findings(min(self.options.chunk_size, FINDINGS_CHUNK))
 
     def _run(self) -> None:
         opts = self.options
@@ -339,7 +340,7 @@ class Audit:
                 rows = [(number, json.loads(data)) for number, _, _, _, data in group]
                 pending += PersonYear(self, rows).run()
                 bar.update(len(rows))
-                if len(pending) >= self.options.chunk_size:
+                if len(pending) >= FINDINGS_CHUNK:
                     self.stage.put_findings(pending)
                     pending = []
         self.stage.put_findings(pending)

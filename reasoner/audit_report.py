@@ -171,15 +171,16 @@ def render_html(summary: Summary, rules: str = "") -> str:
     outcomes = [(o, t) for o, t in summary.by_outcome.items() if t.count]
     problems = [(o, t.at_stake) for o, t in summary.by_outcome.items() if o in OUTCOMES and o != CORRECT and t.count]
     cats = sorted(summary.by_category.items())
-    top = "".join(f"<tr><td class=n>{f.row}</td><td>{html.escape(f.payment_id)}</td><td>{html.escape(f.person)}</td>"
-                  f"<td>{html.escape(f.outcome)}</td><td class=n>{html.escape(yuan(f.at_stake))}</td><td>{html.escape(f.reason)}</td></tr>"
+    top = "".join(f"<tr><td class=n>{f.row}</td><td class=k>{html.escape(f.payment_id)}</td><td class=k>{html.escape(f.person)}</td>"
+                  f"<td class=k>{html.escape(f.outcome)}</td><td class=n>{html.escape(yuan(f.at_stake))}</td><td>{html.escape(f.reason)}</td></tr>"
                   for f in summary.top)
     unused = (f"<p>未使用的列（不是本政策的事实或就医事实）：{html.escape('、'.join(summary.unused_columns))}</p>"
               if summary.unused_columns else "")
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>医疗救助支付审核报告</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}} table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #999;padding:.25em .6em}} td.n{{text-align:right}} th{{background:#eee}}</style></head>
+td,th{{border:1px solid #999;padding:.25em .6em;vertical-align:top}} td.n{{text-align:right;white-space:nowrap}}
+th,td.k{{white-space:nowrap}} th{{background:#eee}}</style></head>
 <body><h1>医疗救助支付审核报告</h1>
 <p>支付文件：{html.escape(summary.source)}；规则：{html.escape(rules or "随包附带的政策")}；
 生成于 {dt.datetime.now().strftime("%Y-%m-%d %H:%M")}；推理器版本 {html.escape(__version__)}</p>
