@@ -67,7 +67,14 @@ class Server:
         if not record:
             args.append("--no-record")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
-        deadline = time.monotonic() + 120
+        try:
+            self._wait(workers)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait(self, workers: int) -> None:
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(Path(self.log.name).read_text())
@@ -83,7 +90,7 @@ class Server:
         """With several workers each compiles the policies itself: wait until every child answers."""
         if workers == 1:
             return True
-        return len(_children(self.proc.pid)) >= workers and all(_rss_kib(p) > 50_000 for p in _children(self.proc.pid))
+        return sum(_rss_kib(p) > 50_000 for p in _children(self.proc.pid)) >= workers  # not counting a small helper process
 
     def rss_kib(self) -> int:
         """Resident memory of the process that serves (with workers: the sum of them)."""
@@ -141,6 +148,7 @@ local path = "PATH"
 local claims = CLAIMS
 local mixed = MIXED  -- one in five requests settles (the soak)
 local limit = LIMIT  -- answers per thread, then stop (0: run for the duration)
+local fixed = FIXED  -- one 假设参数 for everybody (else they vary per person too)
 local counter = 0
 local n_threads = 0
 tid = 0  -- set per thread by setup()
@@ -162,7 +170,7 @@ request = function()
   local recog = os.date("%Y-%m-%d", rbase + ((n * 7) % 700) * 86400)
   local body = string.format('{"编号":"w%d-%d","地区":"龙岩市","日期":"%s","身份":[{"名称":"%s","认定部门":"%s","认定日期":"%s"}],'
     .. '"事实":{"认定前当年已参保":"否","未按规定缴费参保":"否"},"假设参数":{"上年度居民人均可支配收入":%d,"年度救助限额":%d}',
-    tid, counter, day, who[1], who[2], recog, 38000 + n % 9000, 47000 + n % 6000)
+    tid, counter, day, who[1], who[2], recog, fixed and 40000 or 38000 + n % 9000, fixed and 45000 or 47000 + n % 6000)
   local settle = claims or (mixed and n % 5 == 4)
   if settle then
     local cost = 5000 + (n * 37) % 150000
@@ -184,10 +192,10 @@ end
 """
 
 
-def lua_script(path: str, claims: bool, mixed: bool = False, limit: int = 0, done: Path | None = None) -> str:
+def lua_script(path: str, claims: bool, mixed: bool = False, limit: int = 0, done: Path | None = None, fixed: bool = False) -> str:
     ids = "{" + ", ".join(f'{{"{n}", "{d}"}}' for n, d in IDENTITIES) + "}"
     return (LUA.replace("{IDS}", ids).replace("PATH", path).replace("CLAIMS", "true" if claims else "false")
-            .replace("MIXED", "true" if mixed else "false").replace("LIMIT", str(limit)).replace("DONE-", str(done or "") + "-")
+            .replace("MIXED", "true" if mixed else "false").replace("LIMIT", str(limit)).replace("DONE-", str(done or "") + "-").replace("FIXED", "true" if fixed else "false")
             .replace("TOKEN", TOKEN))
 
 
@@ -237,11 +245,11 @@ def single_latency(url: str, n: int = 200) -> dict[str, float]:
     return out
 
 
-def load_matrix(folder: Path, duration: int, connections: int) -> list[dict[str, Any]]:
+def load_matrix(folder: Path, duration: int, connections: int, workers_list: tuple[int, ...] = (1, 2)) -> list[dict[str, Any]]:
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install -y wrk")
     rows = []
-    for workers in (1, 2):
+    for workers in workers_list:
         for record in (True, False):
             server = Server(folder, workers, record)
             try:
@@ -263,11 +271,11 @@ def load_matrix(folder: Path, duration: int, connections: int) -> list[dict[str,
 
 
 # ------------------------------------------------------------------ soak
-def soak(server: Server, total: int, connections: int, every_s: float, folder: Path, threads: int = 2) -> dict[str, Any]:
+def soak(server: Server, total: int, connections: int, every_s: float, folder: Path, threads: int = 2, fixed: bool = False) -> dict[str, Any]:
     """wrk sends `total` distinct persons (each thread total/threads, then it stops); RSS is read every `every_s` seconds."""
     script = folder / "soak.lua"
     done = folder / "soak-done"
-    script.write_text(lua_script("/api/decide", False, mixed=True, limit=total // threads, done=done))
+    script.write_text(lua_script("/api/decide", False, mixed=True, limit=total // threads, done=done, fixed=fixed))
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", "3600s", "--timeout", "30s", "--latency", "-s", str(script), server.url]
     samples = [{"t_s": 0.0, "rss_mib": server.rss_kib() / 1024}]
     start = time.perf_counter()
@@ -301,9 +309,12 @@ def main() -> int:
     ap.add_argument("--only", choices=["load", "soak"])
     ap.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
     ap.add_argument("--connections", type=int, default=100)
+    ap.add_argument("--workers", default="1,2", help="worker counts to measure, comma-separated")
     ap.add_argument("--soak", type=int, default=100_000, help="distinct persons in the soak")
     ap.add_argument("--soak-concurrency", type=int, default=32, help="wrk connections in the soak")
     ap.add_argument("--every", type=float, default=15, help="RSS sample interval (seconds)")
+    ap.add_argument("--soak-fixed-params", action="store_true",
+                    help="one 假设参数 for everybody (ids, dates, identities and claim amounts still vary): see bench/README.md")
     ap.add_argument("--soak-record", action="store_true",
                     help="record the soak in the ledger (one SQLite transaction per person: ~15 ms each, so 10^5 take ~30 min)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "service_load.json"))
@@ -316,13 +327,14 @@ def main() -> int:
         folder = Path(tmp)
         if args.only in (None, "load"):
             print(f"throughput: wrk, {args.connections} connections, {args.duration} s per run, distinct persons per request", flush=True)
-            result["load"] = load_matrix(folder, args.duration, args.connections)
+            result["load"] = load_matrix(folder, args.duration, args.connections, tuple(int(w) for w in args.workers.split(",")))
         if args.only in (None, "soak"):
             print(f"soak: {args.soak} distinct persons (1 in 5 settled), {args.soak_concurrency} in flight, 1 worker, "
                   f"recording {'on' if args.soak_record else 'off'}", flush=True)
             server = Server(folder, 1, args.soak_record)
             try:
-                result["soak"] = soak(server, args.soak, args.soak_concurrency, args.every, folder)
+                result["soak"] = soak(server, args.soak, args.soak_concurrency, args.every, folder, fixed=args.soak_fixed_params)
+                result["soak"]["fixed_params"] = args.soak_fixed_params
                 result["soak"]["ledger_bytes"] = sum(p.stat().st_size for p in folder.glob("ledger-*.db*"))
             finally:
                 server.stop()
