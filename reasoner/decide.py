@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any, Iterable
+from collections import OrderedDict
+from typing import Any, Generic, Iterable, TypeVar
 
 from . import ast
 from .compile import ITEM_LABEL, OTHER_DEPARTMENT, CompiledPolicy
@@ -118,15 +119,49 @@ class Prepared:
     signature: Signature
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Recent(OrderedDict[K, V], Generic[K, V]):
+    """A mapping that keeps only the `size` most recently used entries.
+
+    A service meets callers' 假设参数 without end: each distinct set is a date context, and
+    keeping every one would grow a long-running process without bound.
+    """
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get_recent(self, key: K) -> V | None:
+        value = self.get(key)
+        if value is not None:
+            self.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> V:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+CONTEXTS_KEPT = 1024  #: date contexts (policy, year, region, 假设参数) whose evaluated values are kept
+GROUNDS_KEPT = 256  #: clingo groundings kept (one per distinct ranking of the benefit values)
+
+
 class Reasoner:
     """Decides persons under a policy set; keeps one grounding per policy and date context."""
 
     def __init__(self, policies: PolicySet, solve_timeout: float | None = None):
         self.policies = policies
         self.solve_timeout = solve_timeout  #: seconds per clingo solve (the service sets one); None: no limit
-        self._grounds: dict[tuple[str, tuple[str, ...]], GroundPolicy] = {}
-        self._values: dict[tuple[str, int, str, tuple[tuple[str, int], ...]], dict[str, Evaluated]] = {}
-        self._ground_of_values: dict[int, tuple[dict[str, Evaluated], GroundPolicy]] = {}
+        self._grounds: Recent[tuple[str, tuple[str, ...]], GroundPolicy] = Recent(GROUNDS_KEPT)
+        self._values: Recent[tuple[Any, ...], dict[str, Evaluated]] = Recent(CONTEXTS_KEPT)
+        # keyed by id(values): entries hold the values themselves, so an id is never reused while its entry lives
+        self._ground_of_values: Recent[int, tuple[dict[str, Evaluated], GroundPolicy]] = Recent(CONTEXTS_KEPT)
 
     # ---------------------------------------------------------------- inputs
     def _typed_facts(self, policy: CompiledPolicy, person: Person) -> dict[str, Any]:
@@ -157,19 +192,20 @@ class Reasoner:
     def _context(self, policy: CompiledPolicy, person: Person, facts: set[str]) -> dict[str, Evaluated]:
         assumed = parse_assumed(person.assumed)
         key = self.context_key(policy, person)
-        if key not in self._values:
+        values = self._values.get_recent(key)
+        if values is None:
             year = person.year
             lookup = lambda name: self.policies.params.lookup(name, person.region, year, assumed)  # noqa: E731
-            self._values[key] = {vid: evaluate(v.item, v.value, year, lookup, facts) for vid, v in policy.values.items()}
-        return self._values[key]
+            values = self._values.put(key, {vid: evaluate(v.item, v.value, year, lookup, facts) for vid, v in policy.values.items()})
+        return values
 
     def _ground(self, policy: CompiledPolicy, values: dict[str, Evaluated]) -> GroundPolicy:
         """The grounding for a date context; found by the identity of its (cached, long-lived) values."""
-        hit = self._ground_of_values.get(id(values))
+        hit = self._ground_of_values.get_recent(id(values))
         if hit is not None and hit[0] is values:
             return hit[1]
         ground = self._ground_for(policy, values)
-        self._ground_of_values[id(values)] = (values, ground)
+        self._ground_of_values.put(id(values), (values, ground))
         return ground
 
     def _ground_for(self, policy: CompiledPolicy, values: dict[str, Evaluated]) -> GroundPolicy:
@@ -178,9 +214,7 @@ class Reasoner:
         unknown = {vid for vid, ev in values.items() if ev.missing and not ev.absent}
         facts = tuple(context_facts(rank, absent, unknown))
         key = (policy.content_hash, facts)
-        if key not in self._grounds:
-            self._grounds[key] = GroundPolicy(policy, list(facts), self.solve_timeout)
-        return self._grounds[key]
+        return self._grounds.get_recent(key) or self._grounds.put(key, GroundPolicy(policy, list(facts), self.solve_timeout))
 
     # ---------------------------------------------------------------- decision
     def decide(self, record: Person | dict[str, Any], claim: Claim | None = None) -> Decision:

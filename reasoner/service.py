@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import queue
 import hmac
 import os
 import re
@@ -24,7 +25,7 @@ import secrets
 import tempfile
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -46,7 +47,9 @@ from .person import RecordError, load_records, parse_person
 from .policies import PolicySelectionError, PolicySet, bundled_rules_dir, policy_from_text
 from .service_models import (Batch, ClauseOut, DecisionOut, DiffIn, Document, ErrorBody, JobOut, LintIn, PersonRecord,
                              PolicyDetail, PolicySummary, WhyNotIn)
-from .settle import settle
+from .ledger import Draft
+from .ledger_record import Snapshot, decision_draft, settlement_draft, snapshot
+from .settle import Settlement, settle
 from .settle_explain import settlement_json
 from .solve import SolverTimeout
 from .version import __version__
@@ -97,11 +100,33 @@ class State:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.jobs_lock = threading.Lock()
         self.ledger: Any = None
+        self.recorder: Recorder | None = None
         self.load()
 
     def load(self) -> None:
         self.policies = PolicySet.load(self.config.rules)
         self.reasoner = Reasoner(self.policies, solve_timeout=self.config.solve_timeout)
+        self.snapshot: Snapshot | None = None  # what the ledger stores of these policies, made on first record
+
+    async def record(self, made: list[tuple[int, Decision | Settlement]]) -> list[str | None]:
+        """Ledger ids of decisions or settlement years (each with its record's index), in order, once
+        appended by the recorder's thread; Nones when recording is off."""
+        if not self.config.record or not made:
+            return [None] * len(made)
+        if self.recorder is None:
+            self.recorder = Recorder(self.open_ledger())
+        if self.snapshot is None:
+            self.snapshot = snapshot(self.policies)
+        snap = self.snapshot
+
+        def drafts() -> list[Draft]:
+            return [decision_draft(x, snap, i) if isinstance(x, Decision) else settlement_draft(x, snap, i) for i, x in made]
+        future = self.recorder.submit(drafts)
+        try:
+            entries = await asyncio.wait_for(asyncio.wrap_future(future), self.config.request_timeout)
+        except asyncio.TimeoutError:
+            raise ApiError(503, "E_TIMEOUT", f"记入台账超过时限 {self.config.request_timeout} 秒") from None
+        return [e.decision_id for e in entries]
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run reasoning on the worker thread under the request deadline."""
@@ -116,6 +141,78 @@ class State:
             from .ledger import Ledger
             self.ledger = Ledger(self.config.db)
         return self.ledger
+
+
+class Recorder:
+    """Appends to the ledger from one thread, many requests per transaction (group commit).
+
+    Recording costs a transaction and a sync to disk; done on the reasoning thread, one per
+    decision, it would cap the service at the disk's rate. Here concurrent requests share one
+    transaction, and drafts (explanation JSON, hashing) are built off the reasoning thread.
+    """
+
+    MAX_BATCH = 256
+
+    def __init__(self, ledger: Any):
+        self.ledger = ledger
+        self.queue: queue.SimpleQueue[tuple[Callable[[], list[Draft]], Future[list[Any]]]] = queue.SimpleQueue()
+        threading.Thread(target=self._loop, name="ledger-recorder", daemon=True).start()
+
+    def submit(self, make: Callable[[], list[Draft]]) -> Future[list[Any]]:
+        future: Future[list[Any]] = Future()
+        self.queue.put((make, future))
+        return future
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self.queue.get()]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._append(batch)
+
+    def _append(self, batch: list[tuple[Callable[[], list[Draft]], Future[list[Any]]]]) -> None:
+        built: list[tuple[list[Draft], Future[list[Any]]]] = []
+        for make, future in batch:
+            try:
+                built.append((make(), future))
+            except Exception as err:  # one request's bad draft fails that request only
+                future.set_exception(err)
+        try:
+            entries = self.ledger.append([d for drafts, _ in built for d in drafts])
+        except Exception as err:
+            for _, future in built:
+                future.set_exception(err)
+            return
+        for drafts, future in built:
+            future.set_result(entries[:len(drafts)])
+            entries = entries[len(drafts):]
+
+
+class BodyLimit:
+    """Refuses bodies over the limit before they are read (plain ASGI: no per-request task or copy)."""
+
+    def __init__(self, app: Any, config: ServiceConfig):
+        self.app, self.config = app, config
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            refusal = self.refusal(scope)
+            if refusal is not None:
+                await _error_response(refusal)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def refusal(self, scope: dict[str, Any]) -> ApiError | None:
+        length = dict(scope["headers"]).get(b"content-length")
+        limit = self.config.max_upload if scope["path"] == "/api/audit" else self.config.max_body
+        if length is None and scope["method"] in ("POST", "PUT"):
+            return ApiError(411, "E_LENGTH", "请求须给出 Content-Length（不接受分块传输的请求体）")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return ApiError(413, "E_TOO_LARGE", f"请求体 {length.decode()} 字节，超过上限 {limit} 字节")
+        return None
 
 
 # ------------------------------------------------------------------ errors
@@ -196,15 +293,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     async def internal_error(_: Request, err: Exception) -> JSONResponse:
         return _error_response(ApiError(500, "E_INTERNAL", f"内部错误：{type(err).__name__}"))
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Response:
-        length = request.headers.get("content-length")
-        limit = config.max_upload if request.url.path == "/api/audit" else config.max_body
-        if length is None and request.method in ("POST", "PUT"):
-            return _error_response(ApiError(411, "E_LENGTH", "请求须给出 Content-Length（不接受分块传输的请求体）"))
-        if length and length.isdigit() and int(length) > limit:
-            return _error_response(ApiError(413, "E_TOO_LARGE", f"请求体 {length} 字节，超过上限 {limit} 字节"))
-        return await call_next(request)
+    app.add_middleware(BodyLimit, config=config)
 
     def bearer(request: Request) -> bool:
         header = request.headers.get("authorization", "")
@@ -260,59 +349,56 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     def _decide(record: PersonRecord) -> Decision:
         return state.reasoner.decide(parse_person(record.record()))
 
-    def _record_decision(decision: Decision) -> str | None:
-        if not config.record:
-            return None
-        from .ledger_record import record_decisions
-        [entry] = record_decisions(state.open_ledger(), state.policies, [(0, decision)])
-        return entry.decision_id
-
-    def _decision_out(decision: Decision) -> dict[str, Any]:
-        return decision_json(decision) | {"id": decision.person.id, "policy": decision.policy.name,
-                                          "decision_id": _record_decision(decision)}
+    def _decision_out(decision: Decision, decision_id: str | None) -> dict[str, Any]:
+        return decision_json(decision) | {"id": decision.person.id, "policy": decision.policy.name, "decision_id": decision_id}
 
     @app.post("/api/decide", response_model=DecisionOut, summary="决定一人的救助类别与各项待遇", dependencies=[Depends(records_writer)])
-    async def decide(record: PersonRecord) -> dict[str, Any]:
-        return await state.run(_guard(lambda: _decision_out(_decide(record))))
+    async def decide(record: PersonRecord) -> Response:
+        decision = await state.run(_guard(lambda: _decide(record)))
+        [decision_id] = await state.record([(0, decision)])
+        return JSONResponse(_decision_out(decision, decision_id))  # already the documented shape: no second validation
 
     @app.post("/api/decide/batch", summary="决定多人（条数受限）；坏记录逐条报告，不影响其余", dependencies=[Depends(records_writer)])
-    async def decide_batch(batch: Batch) -> dict[str, Any]:
+    async def decide_batch(batch: Batch) -> Response:
         _check_batch(config, len(batch.记录))
 
-        def work() -> dict[str, Any]:
-            results: list[dict[str, Any]] = []
+        def work() -> list[Decision | dict[str, Any]]:
+            out: list[Decision | dict[str, Any]] = []
             for i, record in enumerate(batch.记录):
                 try:
-                    results.append(_guard(lambda: _decision_out(_decide(record)))())
+                    out.append(_guard(lambda: _decide(record))())
                 except ApiError as err:
-                    results.append({"row": i + 1, "error": err.body.model_dump(exclude_none=True)})
-            return {"results": results}
-        return await state.run(work)
+                    out.append({"row": i + 1, "error": err.body.model_dump(exclude_none=True)})
+            return out
+        results = await state.run(work)
+        decisions = [(i, r) for i, r in enumerate(results) if isinstance(r, Decision)]
+        ids = await state.record(decisions)
+        by_row = dict(zip((i for i, _ in decisions), ids))
+        return JSONResponse({"results": [_decision_out(r, by_row[i]) if isinstance(r, Decision) else r for i, r in enumerate(results)]})
 
     @app.post("/api/settle", response_model=list[Document], summary="逐笔结算一人的就医记录（每年一份）", dependencies=[Depends(records_writer)])
-    async def settle_one(record: PersonRecord) -> list[dict[str, Any]]:
-        def work() -> list[dict[str, Any]]:
-            settlements = settle(state.reasoner, parse_person(record.record()))
-            ids: list[str | None] = [None] * len(settlements)
-            if config.record:
-                from .ledger_record import record_settlements
-                ids = [e.decision_id for e in record_settlements(state.open_ledger(), state.policies, list(enumerate(settlements)))]
-            return [settlement_json(s) | {"decision_id": i} for s, i in zip(settlements, ids)]
-        return await state.run(_guard(work))
+    async def settle_one(record: PersonRecord) -> Response:
+        def work() -> list[tuple[Settlement, dict[str, Any]]]:
+            return [(s, settlement_json(s)) for s in settle(state.reasoner, parse_person(record.record()))]
+        settled = await state.run(_guard(work))
+        ids = await state.record([(i, s) for i, (s, _) in enumerate(settled)])
+        return JSONResponse([doc | {"decision_id": i} for (_, doc), i in zip(settled, ids)])
 
     @app.post("/api/explain", summary="决定的完整依据链：JSON、中文文本或 SVG 图", dependencies=[Depends(records_writer)],
               responses={200: {"content": {"application/json": {}, "text/plain": {}, "image/svg+xml": {}}}})
     async def explain(record: PersonRecord, format: str = Query("json", pattern="^(json|text|svg)$", description="json / text / svg")) -> Response:
-        def work() -> Response:
+        def work() -> tuple[Decision, Any]:
             decision = _decide(record)
-            decision_id = _record_decision(decision)
-            headers = {"X-Decision-Id": decision_id} if decision_id else {}
-            if format == "text":
-                return PlainTextResponse(explain_text(decision), headers=headers)
-            if format == "svg":
-                return Response(explain_svg(decision), media_type="image/svg+xml", headers=headers)
-            return JSONResponse(explain_json(decision) | {"decision_id": decision_id}, headers=headers)
-        return await state.run(_guard(work))
+            render = {"text": explain_text, "svg": explain_svg, "json": explain_json}[format]
+            return decision, render(decision)
+        decision, body = await state.run(_guard(work))
+        [decision_id] = await state.record([(0, decision)])
+        headers = {"X-Decision-Id": decision_id} if decision_id else {}
+        if format == "text":
+            return PlainTextResponse(body, headers=headers)
+        if format == "svg":
+            return Response(body, media_type="image/svg+xml", headers=headers)
+        return JSONResponse(body | {"decision_id": decision_id}, headers=headers)
 
     @app.post("/api/why-not", summary="为何不属于某类别：未满足的条件及该类别的待遇", dependencies=[Depends(can_read)])
     async def why_not(body: WhyNotIn) -> dict[str, Any]:

@@ -214,3 +214,26 @@ def test_per_amount_mode_pays_the_higher_candidate_and_shows_the_comparison(mone
     (c,) = s.claims
     assert c.assistance == paid
     assert any(f"取「{winner}」" in r and "依「甲类」可得" in r and "依「乙类」可得" in r for r in c.reasons), c.reasons
+
+
+def test_date_contexts_are_bounded(monkeypatch: pytest.MonkeyPatch):
+    """A service meets 假设参数 without end: the kept contexts stay bounded and an evicted one is rebuilt
+    to the same decision (第四类 deductible 10% × the assumed income: 龙政办规〔2022〕14号 二（四）1)."""
+    import importlib
+
+    from reasoner import PolicySet, Reasoner
+
+    decide_module = importlib.import_module("reasoner.decide")  # (reasoner.decide is also the facade function)
+
+    monkeypatch.setattr(decide_module, "CONTEXTS_KEPT", 3)
+    r = Reasoner(PolicySet.load())
+    def person(income: int) -> dict:
+        return {"地区": "龙岩市", "日期": "2023-06-01", "事实": {"认定前当年已参保": "否"},
+                "身份": [{"名称": "最低生活保障边缘家庭成员", "认定部门": "民政", "认定日期": "2022-01-01"}],
+                "假设参数": {"上年度居民人均可支配收入": income, "年度救助限额": 50000}}
+    first = r.decide(person(40000)).item("救助起付标准", "住院及门诊特殊病种").value
+    for income in range(41000, 51000, 1000):
+        r.decide(person(income))
+    assert len(r._values) == 3 and len(r._ground_of_values) <= 3
+    assert r.decide(person(40000)).item("救助起付标准", "住院及门诊特殊病种").value == first
+    assert "4,000.00元" in first

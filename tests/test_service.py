@@ -91,6 +91,23 @@ def test_decide_records_and_replays(server: Server):
         assert replay["identical"] is True
 
 
+def test_concurrent_decisions_share_ledger_transactions(server: Server):
+    """40 requests at once: each gets its own ledger entry, the chain stays valid."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from reasoner.ledger import Ledger
+
+    def one(n: int) -> str:
+        with server.client() as c:
+            return c.post("/api/decide", json=SPECIAL | {"编号": f"并发{n}"}).json()["decision_id"]
+    with ThreadPoolExecutor(20) as pool:
+        ids = list(pool.map(one, range(40)))
+    assert len(set(ids)) == 40
+    with Ledger(f"sqlite:///{server.db}") as ledger:
+        assert {ledger.get(i).person_id for i in ids} == {f"并发{n}" for n in range(40)}
+        assert ledger.verify().ok
+
+
 def test_settle_exact(server: Server):
     with server.client() as c:
         [year] = c.post("/api/settle", json=LONGYAN_FOURTH).json()
