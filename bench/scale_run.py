@@ -9,7 +9,8 @@ malformed for decide; bench.settle_generate's for settle) is written as Parquet,
 1. the CLI, as a user runs it — `python -m reasoner.cli batch decide|settle ROSTER --out OUT.parquet`
    — with --workers 1 (in process), --workers 2 (process pool) and --dask local --workers 2
    (a LocalCluster), each from a fresh run directory: wall time (process start, reading the
-   Parquet, every decision, writing the output), persons/s, and peak memory: the largest sum of
+   Parquet, every decision, writing the output), persons/s, CPU seconds of the CLI and every
+   worker it waited for (the machine is shared: CPU time shows what wall time hides), and peak memory: the largest sum of
    RSS over the process tree (driver + workers) sampled every 50 ms, and the largest single process;
 2. the three outputs must be byte-identical;
 3. the peers on the same records: numpy_longyan / numpy_settle (the hand-written lower bound)
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -58,6 +60,7 @@ BAD = 0.001
 def run_cli(args: list[str]) -> dict[str, Any]:
     """Run the CLI; wall time and peak RSS of its process tree (sampled every 50 ms)."""
     t0 = time.perf_counter()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen([sys.executable, "-m", "reasoner.cli", "batch", *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     root = psutil.Process(proc.pid)
@@ -71,10 +74,12 @@ def run_cli(args: list[str]) -> dict[str, Any]:
             peak_sum, peak_one = max(peak_sum, sum(rss)), max(peak_one, max(rss))
         time.sleep(0.05)
     seconds = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)  # the CLI and every worker it waited for
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode not in (0, 2, 3):
         raise RuntimeError(f"reasoner batch failed ({proc.returncode}): {err[-2000:]}")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak_sum / 1e6, 1),
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "peak_rss_mb": round(peak_sum / 1e6, 1),
             "peak_rss_largest_process_mb": round(peak_one / 1e6, 1), "exit": proc.returncode, "stderr": err.strip()[-300:]}
 
 
@@ -228,7 +233,8 @@ def report(results: dict[str, Any]) -> str:
         for name, m in b["runners"].items():
             mem = f"peak RSS {m['peak_rss_mb']:,} MB" + (f" (largest process {m['peak_rss_largest_process_mb']:,})"
                                                         if "peak_rss_largest_process_mb" in m else "")
-            rows.append((f"{tag} {name}", f"{m['persons_per_s']:,} persons/s ({m['seconds']} s), {mem}"))
+            cpu = f", CPU {m['cpu_seconds']} s" if "cpu_seconds" in m else ""
+            rows.append((f"{tag} {name}", f"{m['persons_per_s']:,} persons/s ({m['seconds']} s{cpu}), {mem}"))
         peers = f"numpy {b['numpy_s'] * 1000:.1f} ms"
         if b.get("openfisca_s"):
             peers += f", OpenFisca {b['openfisca_s'] * 1000:.1f} ms"

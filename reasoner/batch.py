@@ -26,6 +26,10 @@ worker that decides batch after batch stops solving once it has seen the signatu
 The caches are not locked: use one Reasoner per thread. The garbage collector is paused
 during a batch (the loop makes many short-lived objects and no cycles).
 
+The results (Summary, BatchResult) live in batch_summary.py and the column converters in
+batch_columns.py; whole roster files, chunking, resumption and the runners (process pool,
+Dask) are batch_run.py, partition.py and runners.py, which call decide_batch per chunk.
+
 Two small pieces stand in for refactors of decide.py that would let the batch call one
 function instead: _prepare (decide() up to the signature: a Reasoner.prepare) and
 _values_key (the key of Reasoner._context's cache: a Reasoner.context_key).

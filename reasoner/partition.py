@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .batch import ROW_ERRORS, decide_batch
 from .batch_summary import Summary
@@ -32,12 +33,13 @@ from .decide import Reasoner
 from .person import Person, RecordError, flat_record, parse_person
 from .policies import PolicySet
 from .settle import settle
-from .tables import _row, cell_text
+from .tables import cell_text
 
 MODES = ("decide", "settle")
 #: Table columns that hold JSON (a table cell cannot hold a list of claims or an object)
 JSON_COLUMNS = ("就医", "大病保险", "假设参数")
 ERROR_STATUS = "错误"
+ANSWER_LIMIT = 2000  #: answer sets kept per grounding between partitions (trim_answers): bounds a worker's memory
 
 DECIDE_SCHEMA = pa.schema([
     ("行号", pa.int64()), ("编号", pa.string()), ("地区", pa.string()), ("日期", pa.string()),
@@ -73,8 +75,19 @@ class ArrowRows:
 
     def rows(self) -> list[tuple[int, Any]]:
         header = [cell_text(name) or "" for name in self.table.column_names]
-        values = zip(*(col.to_pylist() for col in self.table.columns))
-        return [(self.first + k, _row(header, v)) for k, v in enumerate(values)]
+        keep = [k for k, name in enumerate(header) if name]
+        names = [header[k] for k in keep]
+        columns = [_cells(self.table.column(k)) for k in keep]
+        return [(self.first + k, dict(zip(names, v))) for k, v in enumerate(zip(*columns))]
+
+
+def _cells(column: pa.ChunkedArray) -> list[str | None]:
+    """A column's cells as tables.cell_text gives them; text columns are trimmed in Arrow
+    (utf8_trim_whitespace, empty → None) instead of cell by cell in Python."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        trimmed = pc.utf8_trim_whitespace(column)
+        return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, column.type), trimmed).to_pylist()
+    return [cell_text(v) for v in column.to_pylist()]
 
 
 Rows = Sequence[tuple[int, Any]] | ArrowRows  #: what a partition receives
@@ -177,7 +190,26 @@ def run_partition(job: Job, rows: Rows) -> pa.Table:
     finally:
         if was_enabled:
             gc.enable()
+    trim_answers(reasoner)
     return pa.Table.from_pydict(columns, schema=SCHEMAS[job.mode])
+
+
+def trim_answers(reasoner: Reasoner, limit: int | None = None) -> int:
+    """Keep at most `limit` answer sets per grounding, dropping the oldest; returns how many were dropped.
+
+    Why: a worker's memory would otherwise grow with the distinct signatures it has met
+    (≈ 46 KB per answer set: ≈ 140 MB after 10⁵ Longyan persons, ≈ 700 MB after 10⁶). The
+    batch path keeps each decided Summary in its own small cache, so a dropped answer set is
+    only solved again when a new key needs it; explanations recompute theirs on demand.
+    """
+    limit = ANSWER_LIMIT if limit is None else limit
+    dropped = 0
+    for ground in reasoner._grounds.values():
+        cache = ground.cache
+        while len(cache) > limit:
+            del cache[next(iter(cache))]  # insertion order: the oldest first
+            dropped += 1
+    return dropped
 
 
 def _decide_columns(job: Job, reasoner: Reasoner, rows: Sequence[tuple[int, Any]]) -> dict[str, list[Any]]:
@@ -262,5 +294,5 @@ def rules_digest(rules: str | Path) -> str:
     return h.hexdigest()
 
 
-__all__ = ["ArrowRows", "DECIDE_SCHEMA", "ERROR_STATUS", "Job", "MODES", "SCHEMAS", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
-           "rules_digest", "run_partition", "table_record"]
+__all__ = ["ANSWER_LIMIT", "ArrowRows", "DECIDE_SCHEMA", "ERROR_STATUS", "Job", "MODES", "SCHEMAS", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
+           "rules_digest", "run_partition", "table_record", "trim_answers"]
