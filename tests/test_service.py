@@ -270,3 +270,44 @@ def test_audit_job_accounts_for_every_row(server: Server):
         assert "<svg" in c.get(info["result"] + "?format=html").text
         assert c.post("/api/audit", files={"file": ("payments.txt", b"x", "text/plain")}).json()["code"] == "E_INPUT"
         error(c.get("/api/jobs/0123456789abcdef0123456789abcdef"), 404, "E_NOT_FOUND")
+
+
+# ------------------------------------------------------------------ rules that change under a running server
+def test_reload_and_replay_with_current_rules(tmp_path: Path):
+    """A decision recorded under 第一类 90% (龙政办规〔2022〕14号 二（四）2) replays identically from the
+    ledger after the rules folder changes to 95% and is reloaded; with the current rules it differs."""
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "rules", rules)
+    server = Server(tmp_path, "--rules", str(rules))
+    try:
+        with server.client() as c:
+            recorded = c.post("/api/decide", json=SPECIAL).json()
+            path = rules / "longyan.rules"
+            text = path.read_text(encoding="utf-8")
+            path.write_text(text.replace("救助比例（住院及门诊特殊病种） 第一类 90%", "救助比例（住院及门诊特殊病种） 第一类 95%"), encoding="utf-8")
+            assert c.post("/api/reload").json()["status"] == "ok"
+            now = c.post("/api/decide", json=SPECIAL).json()
+            assert next(it for it in now["items"] if it["item"] == "救助比例")["value"] == "95%"
+            same = c.post(f"/api/decisions/{recorded['decision_id']}/replay").json()
+            assert same["identical"] is True
+            changed = c.post(f"/api/decisions/{recorded['decision_id']}/replay?current=true").json()
+            assert changed["identical"] is False
+            assert "90% → 95%" in changed["text"]
+            rules_text = c.get("/api/policies/龙岩市医疗救助/rules").json()
+            assert "第一类 95%" in rules_text["text"]
+    finally:
+        server.stop()
+
+
+def test_request_deadline(tmp_path: Path):
+    """A request past its deadline gets 503 E_TIMEOUT (lint of a policy takes far longer than 1 ms)."""
+    server = Server(tmp_path, "--request-timeout", "0.001")
+    try:
+        text = (Path(__file__).resolve().parent.parent / "rules" / "longyan.rules").read_text(encoding="utf-8")
+        with server.client() as c:
+            error(c.post("/api/lint", json={"规则文本": text}), 503, "E_TIMEOUT")
+            assert c.get("/api/health").status_code == 200  # the worker is not hung
+    finally:
+        server.stop()
