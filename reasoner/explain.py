@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from .version import __version__ as REASONER_VERSION
 from .compile import ITEM_CONST, ITEM_LABEL
@@ -201,36 +201,54 @@ def roots(decision: Decision) -> list[Step]:
 
 
 # ------------------------------------------------------------------ text
-def _cite(c: Citation) -> list[str]:
-    lines = [f"〔{c.document} {c.article}〕“{c.quote}”（{c.file}:{c.line}）"]
-    lines += [f"  解释「{key}」：{text}" for key, text in c.interpretations]
+def cite_lines(c: dict[str, Any]) -> list[str]:
+    """A clause (as in the JSON) as printed under a step: reference, quote, file:line, interpretations."""
+    lines = [f"〔{c['document']} {c['article']}〕“{c['quote']}”（{c['file']}:{c['line']}）"]
+    lines += [f"  解释「{i['key']}」：{i['text']}" for i in c.get("interpretations", [])]
     return lines
 
 
-def render_text(steps: list[Step], max_depth: int = 12) -> str:
+N = TypeVar("N")
+
+
+def render_tree(tops: list[N], key: Callable[[N], str], text: Callable[[N], str], cites: Callable[[N], list[str]],
+                premises: Callable[[N], list[N]], max_depth: int = 12) -> str:
+    """One layout for every justification tree (live Steps, or nodes read back from JSON):
+    a shared premise is drawn once and then marked 同上."""
     out: list[str] = []
     shown: set[str] = set()
 
-    def walk(step: Step, depth: int, prefix: str, last: bool) -> None:
+    def walk(node: N, depth: int, prefix: str, last: bool) -> None:
         branch = "" if depth == 0 else ("└─ " if last else "├─ ")
-        again = step.key in shown and step.premises
-        out.append(f"{prefix}{branch}{step.text}{'（同上）' if again else ''}")
+        below = premises(node)
+        again = key(node) in shown and below
+        out.append(f"{prefix}{branch}{text(node)}{'（同上）' if again else ''}")
         child_prefix = prefix + ("" if depth == 0 else ("   " if last else "│  "))
         if again:
             return
-        shown.add(step.key)
-        for c in step.citations:
-            for line in _cite(c):
-                out.append(f"{child_prefix}   {line}")
+        shown.add(key(node))
+        out.extend(f"{child_prefix}   {line}" for line in cites(node))
         if depth >= max_depth:
             return
-        for i, p in enumerate(step.premises):
-            walk(p, depth + 1, child_prefix, i == len(step.premises) - 1)
+        for i, p in enumerate(below):
+            walk(p, depth + 1, child_prefix, i == len(below) - 1)
 
-    for s in steps:
-        walk(s, 0, "", True)
+    for top in tops:
+        walk(top, 0, "", True)
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def render_text(steps: list[Step], max_depth: int = 12) -> str:
+    return render_tree(steps, lambda s: s.key, lambda s: s.text, lambda s: [x for c in s.citations for x in cite_lines(cite_json(c))],
+                       lambda s: s.premises, max_depth)
+
+
+def render_nodes(explanation: dict[str, Any], keys: list[str], max_depth: int = 12) -> str:
+    """The tree under the given node keys of an explanation JSON (a recorded one, say), laid out as render_text."""
+    nodes = {n["key"]: n for n in explanation["nodes"]}
+    return render_tree([nodes[k] for k in keys], lambda n: n["key"], lambda n: n["text"],
+                       lambda n: [x for c in n["clauses"] for x in cite_lines(c)], lambda n: [nodes[k] for k in n["premises"]], max_depth)
 
 
 def explain_text(decision: Decision) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from .compile import CompiledPolicy
 from .decide import Reasoner
 from .diagnostics import DiagnosticError
+from .explain import render_nodes
 from .ledger import KIND_DECISION, Entry, Ledger
 from .ledger_record import policies_from, recompute
 from .person import RecordError
@@ -200,8 +201,6 @@ def _items_by_label(explanation: dict[str, Any]) -> dict[str, tuple[int, dict[st
 
 def _step_text(explanation: dict[str, Any], item_index: int, depth: int = 2) -> str:
     """The root step of an item (roots are the policy choice, then one per item in order), a few levels deep."""
-    from .ledger_view import render_nodes
-
     key = explanation["roots"][1 + item_index]
     return render_nodes(explanation, [key], max_depth=depth)
 

@@ -8,45 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from .explain import render_nodes
 from .ledger import KIND_DECISION, KIND_LABEL, Entry
 from .numeric import yuan
 from .ledger_replay import ReplayReport
 
 
 # ------------------------------------------------------------------ recorded explanations
-def _cite_lines(c: dict[str, Any]) -> list[str]:
-    lines = [f"〔{c['document']} {c['article']}〕“{c['quote']}”（{c['file']}:{c['line']}）"]
-    lines += [f"  解释「{i['key']}」：{i['text']}" for i in c.get("interpretations", [])]
-    return lines
-
-
-def render_nodes(explanation: dict[str, Any], keys: list[str], max_depth: int = 12) -> str:
-    """The tree under the given node keys of an explanation JSON (same layout as explain.render_text)."""
-    nodes = {n["key"]: n for n in explanation["nodes"]}
-    out: list[str] = []
-    shown: set[str] = set()
-
-    def walk(key: str, depth: int, prefix: str, last: bool) -> None:
-        node = nodes[key]
-        branch = "" if depth == 0 else ("└─ " if last else "├─ ")
-        again = key in shown and node["premises"]
-        out.append(f"{prefix}{branch}{node['text']}{'（同上）' if again else ''}")
-        child_prefix = prefix + ("" if depth == 0 else ("   " if last else "│  "))
-        if again:
-            return
-        shown.add(key)
-        out.extend(f"{child_prefix}   {line}" for c in node["clauses"] for line in _cite_lines(c))
-        if depth >= max_depth:
-            return
-        for i, premise in enumerate(node["premises"]):
-            walk(premise, depth + 1, child_prefix, i == len(node["premises"]) - 1)
-
-    for key in keys:
-        walk(key, 0, "", True)
-        out.append("")
-    return "\n".join(out).rstrip() + "\n"
-
-
 def render_explanation(explanation: dict[str, Any]) -> str:
     """A recorded decision explanation as Chinese text (what `reasoner explain` printed)."""
     d, p = explanation["decision"], explanation["person"]
