@@ -62,6 +62,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 1:
+        raise BatchRunError("--workers 应为正整数（1 表示在本进程中运行）")
     job = Job(args.batch_command, str(args.rules), is_table(args.input), getattr(args, "year", None))
     runner = make_runner(job.rules, args.workers, args.dask)
     t0 = time.perf_counter()
@@ -71,7 +73,7 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         runner.close()
     seconds = time.perf_counter() - t0
-    counts = "；".join(f"{k} {v:,}" for k, v in sorted(report.statuses.items()))
+    counts = "；".join(f"{k} {v:,}" for k, v in sorted(report.statuses.items())) or "无数据行"
     print(f"{report.out}：{report.rows:,} 行（{counts}），{report.chunks} 块（续跑跳过 {report.resumed_chunks} 块），"
           f"{runner.name}，{seconds:.1f} 秒", file=sys.stderr)
     if report.errors:

@@ -101,6 +101,17 @@ def _jsonl_chunks(path: Path, chunk_size: int) -> Iterator[list[tuple[int, Any]]
         yield chunk
 
 
+RECORD_FORMATS = (".jsonl", ".json", ".yaml", ".yml")
+
+
+def check_input(path: Path) -> None:
+    """A readable input of a known format, or a Chinese error before any work starts."""
+    if not is_table(path) and path.suffix.lower() not in RECORD_FORMATS:
+        raise BatchRunError(f"{path}：不支持的输入格式（可用：CSV、Excel .xlsx、Parquet、JSON Lines .jsonl、YAML 或 JSON 列表）")
+    if not path.is_file():
+        raise BatchRunError(f"{path}：输入文件不存在")
+
+
 def estimate_rows(path: str | Path) -> int | None:
     """Data rows in the input, for the progress bar (exact for Parquet, lines for CSV/JSON Lines)."""
     p = Path(path)
@@ -187,6 +198,8 @@ def _same_work(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def _open_run(run_dir: Path, identity: dict[str, Any], note: Any) -> Manifest:
     """The manifest to continue, or a fresh one (old chunk files removed) if the work differs."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in run_dir.glob(".*.tmp"):  # a write cut short by a crash: never in the manifest
+        leftover.unlink()
     old = Manifest.load(run_dir / "manifest.json")
     if old is not None and _same_work(old.identity, identity):
         done = {k: v for k, v in old.chunks.items() if (run_dir / v["file"]).exists()}
@@ -222,8 +235,11 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
         raise BatchRunError(f"{out}：输出只支持 Parquet（.parquet）或 CSV（.csv）")
     if chunk_size < 1:
         raise BatchRunError("--chunk-size 应为正整数")
+    check_input(input_path)
     note = note or (lambda text: print(text, file=sys.stderr))
     run_dir = run_dir_of(out)
+    for leftover in out.parent.glob(f".{out.name}.*.tmp"):  # an output write cut short by a crash
+        leftover.unlink()
     manifest = _open_run(run_dir, _identity(job, input_path, chunk_size), note)
     resumed = len(manifest.chunks)
     bar = _progress(input_path, manifest, progress)

@@ -186,8 +186,10 @@ def test_rerun_with_other_options_starts_over(tmp_path: Path) -> None:
     notes: list[str] = []
     run_batch(Job("decide", RULES, flat=False), src, out, LocalRunner(), 50, progress=False, note=notes.append)
     first = out.read_bytes()
+    leftover = run_dir_of(out) / ".chunk-000001.parquet.999.tmp"  # a write cut short by a crash
+    leftover.write_bytes(b"partial")
     run_batch(Job("decide", RULES, flat=False), src, out, LocalRunner(), 50, progress=False, note=notes.append)
-    assert "继续" in notes[-1] and out.read_bytes() == first
+    assert "继续" in notes[-1] and out.read_bytes() == first and not leftover.exists()
     run_batch(Job("decide", RULES, flat=False), src, out, LocalRunner(), 64, progress=False, note=notes.append)
     assert "重新开始" in notes[-1]
     assert pq.read_table(out).equals(pq.read_table(pa.BufferReader(first)))  # chunking changes nothing
