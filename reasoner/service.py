@@ -100,6 +100,7 @@ class State:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.jobs_lock = threading.Lock()
         self.ledger: Any = None
+        self.ledger_lock = threading.Lock()
         self.recorder: Recorder | None = None
         self.load()
 
@@ -137,10 +138,12 @@ class State:
             raise ApiError(503, "E_TIMEOUT", f"请求超过时限 {self.config.request_timeout} 秒") from None
 
     def open_ledger(self) -> Any:
-        if self.ledger is None:
-            from .ledger import Ledger
-            self.ledger = Ledger(self.config.db)
-        return self.ledger
+        """The one Ledger of this process (the worker and the recorder threads both ask for it)."""
+        with self.ledger_lock:
+            if self.ledger is None:
+                from .ledger import Ledger
+                self.ledger = Ledger(self.config.db)
+            return self.ledger
 
 
 class Recorder:
