@@ -253,13 +253,17 @@ def main(argv: list[str] | None = None) -> int:
         results["batch"].append(bench_batch(n, args.quick, memory_cold=not args.quick))
     if not args.quick:
         results["numpy_million"] = bench_numpy_million()
-    text = report(results)
-    print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, ensure_ascii=False, indent=1, default=_plain), encoding="utf-8")
-    print(f"\n(written to {out})")
+    publish(report(results), results, args.out)
     return 0
+
+
+def publish(text: str, results: dict[str, Any], out: str | Path) -> None:
+    """Print a benchmark's table and keep its numbers as JSON (bench/results/, not committed)."""
+    print(text)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, ensure_ascii=False, indent=1, default=_plain), encoding="utf-8")
+    print(f"\n(written to {path})")
 
 
 def _plain(value: Any) -> Any:

@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 
 from . import numpy_longyan, numpy_settle
 from .roster import DECIDE_COLUMNS, SETTLE_COLUMNS, blocks, write_roster
-from .run import _machine, _plain, _table
+from .run import _machine, _table, publish
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -286,12 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                 prev = bench_size(mode, n, Path(tmp), args.quick)
                 results["sizes"].append(prev)
                 print(report(results).splitlines()[-1], file=sys.stderr)
-    text = report(results)
-    print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, ensure_ascii=False, indent=1, default=_plain), encoding="utf-8")
-    print(f"\n(written to {out})")
+    publish(report(results), results, args.out)
     return 0
 
 

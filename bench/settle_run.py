@@ -63,7 +63,7 @@ from reasoner.settle import settle as reasoner_settle
 from reasoner.settle_explain import settlement_json, settlement_text
 
 from . import numpy_settle
-from .run import _machine, _ms, _pct, _plain, _table, _timed
+from .run import _machine, _ms, _pct, _table, _timed, publish
 from .settle_generate import generate_settle
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -531,12 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     if profile_n:
         print(f"profile {profile_n} ...", file=sys.stderr)
         results["profile"] = profile(profile_n)
-    text = report(results)
-    print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, ensure_ascii=False, indent=1, default=_plain), encoding="utf-8")
-    print(f"\n(written to {out})")
+    publish(report(results), results, args.out)
     return 0
 
 

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from service_server import TOKEN, Server
+from service_server import Server
 
 LONGYAN_FOURTH = {
     "编号": "边缘户", "地区": "龙岩市", "日期": "2023-12-31", "事实": {"认定前当年已参保": "否"},
