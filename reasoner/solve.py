@@ -67,6 +67,10 @@ def to_python(sym: clingo.Symbol) -> Term:
     return out
 
 
+def _args(atom: Term) -> tuple[Term, ...]:
+    return atom[1:] if isinstance(atom, tuple) else ()
+
+
 @dataclass(frozen=True)
 class Signature:
     """Everything about a person that the logic can see: no ids, no amounts."""
@@ -76,17 +80,31 @@ class Signature:
     claim_kind: str = ""  #: the 就医类别 of the claim being settled, "" for a plain decision
 
 
+Atoms = dict[str, "set[tuple[Term, ...]] | frozenset[tuple[Term, ...]]"]
+_NONE: frozenset[tuple[Term, ...]] = frozenset()
+
+
 @dataclass
 class Answer:
-    """An answer set as a map predicate → set of argument tuples."""
+    """An answer set as a map predicate → set of argument tuples.
 
-    atoms: dict[str, set[tuple[Term, ...]]] = field(default_factory=dict)
+    `static` holds the predicates that are facts of the grounding (the policy's tables, the
+    date context's ranks): the same in every answer of one GroundPolicy, converted once and
+    shared. `derived` holds the rest, read from each model. A predicate is in one of the two.
+    """
 
-    def get(self, pred: str) -> set[tuple[Term, ...]]:
-        return self.atoms.get(pred, set())
+    derived: dict[str, set[tuple[Term, ...]]] = field(default_factory=dict)
+    static: Atoms = field(default_factory=dict)
+
+    @property
+    def atoms(self) -> Atoms:
+        return {**self.static, **self.derived}
+
+    def get(self, pred: str) -> set[tuple[Term, ...]] | frozenset[tuple[Term, ...]]:
+        return self.derived.get(pred) or self.static.get(pred) or _NONE
 
     def has(self, pred: str, *args: Term) -> bool:
-        return tuple(args) in self.atoms.get(pred, set())
+        return tuple(args) in self.get(pred)
 
 
 @dataclass
@@ -112,6 +130,26 @@ class GroundPolicy:
         self._externals = {to_python(a.symbol): a.symbol for a in self.control.symbolic_atoms if a.is_external}
         self._assigned: set[clingo.Symbol] = set()
         self.cache: dict[Signature, Answer] = {}
+        self.static = self._split_static()
+
+    def _split_static(self) -> Atoms:
+        """Convert the grounding's fact-only predicates once, and show only the others in models:
+        reading ~400 symbols per new signature into Python was most of a solve's cost."""
+        facts: dict[tuple[str, int], list[clingo.Symbol]] = {}
+        derived: set[tuple[str, int]] = set()
+        for a in self.control.symbolic_atoms:
+            key = (a.symbol.name, len(a.symbol.arguments))
+            if a.is_fact:
+                facts.setdefault(key, []).append(a.symbol)
+            else:
+                derived.add(key)
+        self.control.add("show", [], "#show.\n" + "".join(f"#show {name}/{arity}.\n" for name, arity in sorted(derived)))
+        self.control.ground([("show", [])])
+        static: Atoms = {}
+        for (name, _), symbols in facts.items():
+            if (name, _) not in derived:
+                static[name] = frozenset(_args(to_python(sym)) for sym in symbols)
+        return static
 
     def _external(self, *term: Term) -> clingo.Symbol | None:
         return self._externals.get(term)
@@ -142,14 +180,14 @@ class GroundPolicy:
             self.control.assign_external(sym, True)
         self._assigned = wanted
         symbols: list[clingo.Symbol] = []
-        result = self._run(lambda m: symbols.extend(m.symbols(atoms=True)))
+        result = self._run(lambda m: symbols.extend(m.symbols(shown=True)))
         if not result.satisfiable:
             raise SolverError("规则程序无解（不应发生：程序是分层的）")
-        answer = Answer()
+        answer = Answer(static=self.static)
         for sym in symbols:
             atom = to_python(sym)
-            name, args = (atom[0], atom[1:]) if isinstance(atom, tuple) else (atom, ())
-            answer.atoms.setdefault(str(name), set()).add(args)
+            name = atom[0] if isinstance(atom, tuple) else atom
+            answer.derived.setdefault(str(name), set()).add(_args(atom))
         self.cache[sig] = answer
         return answer
 
