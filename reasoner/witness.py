@@ -42,7 +42,7 @@ class Population:
         """Identity triples worth deciding: one identity per class of identities the policy never
         tells apart — named in exactly the same lists (conditions, targets, delegations; the
         department is set right for each in the record anyway) — so each triple is a different
-        combination to the engine. All triples would cost C(n, 3) searches (165 for 龙岩's 11
+        combination to the engine. All triples would cost C(n, 3) searches (165 for a policy of 11
         identities) and only repeat what a representative shows."""
         classes: dict[frozenset[int], str] = {}
         lists = _name_lists(self.policy.source)
