@@ -10,7 +10,7 @@ from typing import Any
 
 from .decide import Citation
 from .explain import SCHEMA as DECISION_SCHEMA
-from .explain import explain_json
+from .explain import cite_json, explain_json
 from .numeric import ROUNDING, yuan
 from .settle import ClaimResult, Settlement
 from .version import __version__
@@ -94,10 +94,6 @@ def settlement_text(settlement: Settlement, explain: bool = True) -> str:
 
 
 def settlement_json(settlement: Settlement) -> dict[str, Any]:
-    def cite(c: Citation) -> dict[str, Any]:
-        return {"document": c.document, "article": c.article, "quote": c.quote, "file": c.file, "line": c.line,
-                "interpretations": [{"key": k, "text": t} for k, t in c.interpretations]}
-
     claims = []
     for c in settlement.claims:
         claims.append({
@@ -106,7 +102,7 @@ def settlement_json(settlement: Settlement) -> dict[str, Any]:
             "scope_cost_fen": c.claim.scope_cost, "basic_paid_fen": c.claim.basic_paid,
             "catastrophic_fen": c.catastrophic, "catastrophic_text": c.catastrophic_text,
             "self_pay_fen": c.self_pay, "assistance_fen": c.assistance,
-            "payments": [{"project": p.project, "paid_fen": p.paid, "text": p.text, "clauses": [cite(x) for x in p.citations]}
+            "payments": [{"project": p.project, "paid_fen": p.paid, "text": p.text, "clauses": [cite_json(x) for x in p.citations]}
                          for p in c.payments],
             "cap_use_fen": c.cap_use, "reasons": c.reasons, "missing": c.missing,
             "justification": explain_json(c.decision),

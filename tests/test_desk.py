@@ -258,6 +258,28 @@ def test_why_not_and_why_not_more(desk: Desk):
     desk.shot("03-why-not")
 
 
+def test_settle_shows_each_claim_and_its_arithmetic(desk: Desk):
+    """The Qinhuangdao example's three claims: 9,240.00元 in all (the same total `reasoner settle
+    examples/claims.yaml` prints); q3, a cross-province stay filed late, is excluded by 六（五）."""
+    desk.open()
+    page = desk.page
+    desk.example("秦皇岛-边缘户")
+    page.click("#settle")
+    year = page.locator("#decision-view section.settlement").first
+    year.wait_for()
+    assert "医疗救助合计 9,240.00元" in year.locator(".decision-head").inner_text()
+    assert year.locator("code").inner_text().startswith("S")  # recorded in the ledger
+    rows = year.locator("table.settle tbody tr").all_inner_texts()
+    assert len(rows) == 3 and "不予救助" in rows[2]
+    q3 = year.locator("details.claim-steps", has_text="就医 q3")
+    q3.locator("summary").first.click()
+    assert "未经备案到省外定点医疗机构" in q3.inner_text()
+    q2 = year.locator("details.claim-steps", has_text="就医 q2")
+    q2.locator("summary").first.click()
+    assert "× 77%" in q2.inner_text()
+    desk.shot("08-settlement")
+
+
 # ------------------------------------------------------------------ 起草
 def _load_rules(desk: Desk, policy: str = LONGYAN) -> str:
     page = desk.page

@@ -312,6 +312,7 @@ function initRecordForm() {
     }
   });
   $("#decide").addEventListener("click", decideCurrent);
+  $("#settle").addEventListener("click", settleCurrent);
   $("#to-whynot").addEventListener("click", () => go("whynot"));
   $("#open-form").addEventListener("submit", (ev) => { ev.preventDefault(); openRecorded($("#decision-id").value.trim()); });
   setRecord({ "地区": "", "日期": new Date().toISOString().slice(0, 10), "身份": [] });
@@ -328,6 +329,57 @@ async function decideCurrent() {
     } catch (err) {
       fill(view, errorBox(err));
     }
+  });
+}
+
+async function settleCurrent() {
+  const view = $("#decision-view");
+  if (!state.record) return;
+  if (!(state.record["就医"] || []).length) {
+    fill(view, h("p", { class: "notice warn" }, "当前记录没有就医记录：在记录 JSON 中加入「就医」，或载入含就医的示例。"));
+    return;
+  }
+  await busy($("#decide-state"), "结算中…", async () => {
+    try {
+      const years = await api("POST", "/api/settle", state.record);
+      fill(view, years.length ? years.map(settlementYear) : h("p", { class: "muted" }, "没有可结算的年度。"));
+    } catch (err) {
+      fill(view, errorBox(err));
+    }
+  });
+}
+
+/** One settled year: a row per claim (each layer's amount), and under it every step of the arithmetic with its clause. */
+function settlementYear(s) {
+  const person = s.person || {};
+  return h("section", { class: "settlement" },
+    h("div", { class: "decision-head" },
+      h("h2", {}, `${person.id || "（无编号）"} · ${s.year} 年`),
+      badge(`医疗救助合计 ${fen(s.total_assistance_fen)}`, "status ok"),
+      h("div", { class: "muted" }, person.region || ""),
+      s.decision_id ? h("div", { class: "ledger" }, "台账编号 ", h("code", {}, s.decision_id)) : null),
+    h("table", { class: "items settle" },
+      h("thead", {}, h("tr", {}, ["就医", "日期", "类别", "政策范围内费用", "基本医保", "大病保险", "自付", "医疗救助", "结果"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, (s.claims || []).map((c) => h("tr", {},
+        h("td", {}, c.id), h("td", {}, c.date), h("td", {}, c.kind),
+        [c.scope_cost_fen, c.basic_paid_fen, c.catastrophic_fen, c.self_pay_fen, c.assistance_fen].map((v) => h("td", { class: "num" }, fen(v))),
+        h("td", {}, c.status))))),
+    (s.claims || []).map((c) => h("details", { class: "claim-steps" },
+      h("summary", {}, `就医 ${c.id}（${c.date}，${c.kind}）：${c.status}，医疗救助 ${fen(c.assistance_fen)}`),
+      c.catastrophic_text ? h("p", {}, c.catastrophic_text) : null,
+      (c.payments || []).map((p) => h("div", { class: "payment" }, h("p", {}, p.text),
+        distinctClauses(p.clauses).map((cl) => h("details", { class: "item-clause" }, h("summary", {}, `${cl.document} ${cl.article}`), clauseBlock(cl))))),
+      listBlock("未予（全部）救助的原因", c.reasons, "warn"),
+      listBlock("缺少", c.missing, "bad"))),
+    s.rounding ? h("p", { class: "muted" }, `金额规则：${s.rounding}`) : null);
+}
+
+/** Clauses once each (a payment's deductible, rate and cap often rest on one clause). */
+function distinctClauses(clauses) {
+  const seen = new Set();
+  return (clauses || []).filter((c) => {
+    const key = `${c.file}:${c.line}`;
+    return seen.has(key) ? false : (seen.add(key), true);
   });
 }
 
