@@ -19,6 +19,7 @@ import asyncio
 import functools
 import queue
 import hmac
+import json
 import os
 import re
 import secrets
@@ -31,7 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -476,7 +477,9 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     # ---------------------------------------------------------------- audit jobs
     @app.post("/api/audit", response_model=JobOut, status_code=202, summary="上传支付台账（CSV/Excel）发起审计任务", dependencies=[Depends(can_read)])
     async def audit_upload(file: UploadFile = File(description="支付台账 CSV 或 Excel（列名见 README「批量审核」）"),
-                           persons: UploadFile | None = File(None, description="人员文件 CSV、Excel、YAML 或 JSON（可选；也可在支付台账中给出身份列）")) -> JobOut:
+                           persons: UploadFile | None = File(None, description="人员文件 CSV、Excel、YAML 或 JSON（可选；也可在支付台账中给出身份列）"),
+                           params: str | None = Form(None, description="假设参数（JSON 对象，名 → 元），对每个人适用，如 {\"年度救助限额\": 45000}")) -> JobOut:
+        assumed = _assumed_params(params)
         job_id = uuid.uuid4().hex
         folder = config.data / "jobs" / job_id
         folder.mkdir(parents=True)
@@ -484,7 +487,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         people = await _save_upload(persons, folder / "persons", (".csv", ".xlsx", ".yaml", ".json")) if persons is not None else None
         with state.jobs_lock:
             state.jobs[job_id] = {"status": "排队", "rows": 0}
-        threading.Thread(target=_audit_job, args=(state, job_id, upload, people), daemon=True).start()
+        threading.Thread(target=_audit_job, args=(state, job_id, upload, people, assumed), daemon=True).start()
         return _job(state, job_id)
 
     @app.get("/api/jobs/{job_id}", response_model=JobOut, summary="审计任务的进度", dependencies=[Depends(can_read)])
@@ -525,6 +528,19 @@ def _examples_dir() -> Path:
     """The example records: reasoner/examples when installed, else the repository's examples/."""
     installed = Path(str(resources.files("reasoner"))) / "examples"
     return installed if installed.is_dir() else bundled_rules_dir().parent / "examples"
+
+
+def _assumed_params(text: str | None) -> dict[str, str]:
+    """The audit form's 假设参数: a JSON object of names to amounts in 元 (checked again per person)."""
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in data.values()):
+        raise ApiError(422, "E_INPUT", "假设参数应为 JSON 对象：名 → 金额（元），如 {\"年度救助限额\": 45000}", field="params")
+    return {str(k): str(v) for k, v in data.items()}
 
 
 def _check_batch(config: ServiceConfig, n: int) -> None:
@@ -605,10 +621,11 @@ def _job(state: State, job_id: str) -> JobOut:
     if info is None:
         raise ApiError(404, "E_NOT_FOUND", "没有这个任务")
     result = f"/api/jobs/{job_id}/result" if info["status"] == "完成" else None
-    return JobOut(id=job_id, status=info["status"], rows=info["rows"], message=info.get("message"), result=result)
+    return JobOut(id=job_id, status=info["status"], rows=info["rows"], message=info.get("message"), result=result,
+                  summary=info.get("summary"))
 
 
-def _audit_job(state: State, job_id: str, upload: Path, persons: Path | None) -> None:
+def _audit_job(state: State, job_id: str, upload: Path, persons: Path | None, params: dict[str, str]) -> None:
     """An audit in its own thread with its own Reasoner (the shared one belongs to the worker thread)."""
     from .audit import AuditOptions, run_audit
     from .audit_report import write_outputs
@@ -618,12 +635,12 @@ def _audit_job(state: State, job_id: str, upload: Path, persons: Path | None) ->
     try:
         folder = upload.parent
         reasoner = Reasoner(state.policies, solve_timeout=state.config.solve_timeout)
-        with run_audit(reasoner, upload, AuditOptions(persons=persons, progress=False)) as audit, \
+        with run_audit(reasoner, upload, AuditOptions(persons=persons, params=params, progress=False)) as audit, \
                 open(folder / "findings.json", "w", encoding="utf-8") as js:
-            write_outputs(audit, folder / "findings.csv", js, folder / "findings.html")
+            summary = write_outputs(audit, folder / "findings.csv", js, folder / "findings.html")
             rows = audit.rows
         with state.jobs_lock:
-            state.jobs[job_id].update(status="完成", rows=rows)
+            state.jobs[job_id].update(status="完成", rows=rows, summary=summary.to_json())
     except Exception as err:  # the job reports any failure; the server goes on
         with state.jobs_lock:
             state.jobs[job_id].update(status="失败", message=str(err))

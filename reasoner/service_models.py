@@ -133,4 +133,5 @@ class JobOut(BaseModel):
     status: str = Field(description="排队 / 运行中 / 完成 / 失败")
     rows: int = Field(0, description="已处理的行数")
     message: str | None = Field(None, description="失败原因")
-    result: str | None = Field(None, description="结果下载地址（完成时）")
+    result: str | None = Field(None, description="结果下载地址（完成时；?format=csv|json|html）")
+    summary: dict[str, Any] | None = Field(None, description="审核汇总（完成时）：行数、实付、应付、涉及金额，按结论与按类别的行数和金额（分）")

@@ -280,6 +280,28 @@ def test_settle_shows_each_claim_and_its_arithmetic(desk: Desk):
     desk.shot("08-settlement")
 
 
+def test_audit_upload_shows_the_summary(desk: Desk):
+    """The payments file of tests/test_audit.py, its planted rows hand-worked there clause by clause:
+    47,000.00元 at stake, one row of each finding, malformed rows reported."""
+    audit = Path(__file__).resolve().parent / "audit"
+    desk.open("audit")
+    page = desk.page
+    page.set_input_files("#audit-payments", str(audit / "payments.csv"))
+    page.set_input_files("#audit-persons", str(audit / "persons.yaml"))
+    page.fill("#audit-params", "上年度居民人均可支配收入=40000；年度救助限额=45000")
+    page.click("#audit-form button[type=submit]")
+    result = page.locator("#audit-view section.audit-result")
+    result.wait_for()
+    assert "涉及金额合计 47,000.00元" in result.inner_text()
+    findings = result.locator("table.audit").first.inner_text()
+    for outcome in ("重复救助", "未按待遇就高", "超过年度限额支付", "身份尚未生效", "错误行"):
+        assert outcome in findings
+    with page.expect_download() as got:
+        result.locator("button", has_text="逐行结论 CSV").click()
+    assert got.value.suggested_filename.endswith(".csv")
+    desk.shot("09-audit")
+
+
 # ------------------------------------------------------------------ 起草
 def _load_rules(desk: Desk, policy: str = LONGYAN) -> str:
     page = desk.page

@@ -255,7 +255,8 @@ def test_audit_job_accounts_for_every_row(server: Server):
     rows_in = len([r for r in csv.reader(io.StringIO(payments.decode("utf-8-sig"))) if any(r)]) - 1
     with server.client() as c:
         job = c.post("/api/audit", files={"file": ("payments.csv", payments, "text/csv"),
-                                          "persons": ("persons.yaml", (folder / "persons.yaml").read_bytes(), "application/yaml")})
+                                          "persons": ("persons.yaml", (folder / "persons.yaml").read_bytes(), "application/yaml")},
+                     data={"params": json.dumps({"上年度居民人均可支配收入": 40000, "年度救助限额": 45000})})
         assert job.status_code == 202, job.text
         job_id = job.json()["id"]
         for _ in range(300):
@@ -265,10 +266,16 @@ def test_audit_job_accounts_for_every_row(server: Server):
             time.sleep(0.2)
         assert info["status"] == "完成", info
         assert info["rows"] == rows_in
+        assert info["summary"]["rows"] == rows_in
+        assert sum(t["count"] for t in info["summary"]["by_finding"].values()) == rows_in
+        # the planted rows of tests/test_audit.py (hand-worked there, clause by clause): 47,000.00元 at stake
+        assert info["summary"]["at_stake_fen"] == 4_700_000
         out = c.get(info["result"]).text
         assert len(list(csv.DictReader(io.StringIO(out.lstrip("\ufeff"))))) == rows_in
         assert "<svg" in c.get(info["result"] + "?format=html").text
         assert c.post("/api/audit", files={"file": ("payments.txt", b"x", "text/plain")}).json()["code"] == "E_INPUT"
+        bad = c.post("/api/audit", files={"file": ("payments.csv", payments, "text/csv")}, data={"params": "[1]"}).json()
+        assert bad["code"] == "E_INPUT" and bad["field"] == "params"
         error(c.get("/api/jobs/0123456789abcdef0123456789abcdef"), 404, "E_NOT_FOUND")
 
 

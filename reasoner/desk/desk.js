@@ -136,7 +136,7 @@ function policyFor(record) {
 
 // ------------------------------------------------------------------ tabs
 function showTab(name) {
-  const known = ["decide", "whynot", "draft", "policies"];
+  const known = ["decide", "whynot", "draft", "policies", "audit"];
   if (!known.includes(name)) name = "decide";
   for (const t of known) {
     $(`#tab-${t}`).hidden = t !== name;
@@ -849,12 +849,78 @@ function renderParameters(params) {
     : h("p", { class: "muted" }, "没有参数值。"));
 }
 
+// ------------------------------------------------------------------ 审核: a payments file as a job
+async function startAudit(ev) {
+  ev.preventDefault();
+  const view = $("#audit-view");
+  const payments = $("#audit-payments").files[0];
+  if (!payments) return;
+  const form = new FormData();
+  form.append("file", payments);
+  if ($("#audit-persons").files[0]) form.append("persons", $("#audit-persons").files[0]);
+  const params = Object.fromEntries($("#audit-params").value.split(/[；;]/).map((kv) => kv.split("=").map((x) => x.trim()))
+    .filter(([k, v]) => k && v !== undefined && v !== ""));
+  if (Object.keys(params).length) form.append("params", JSON.stringify(params));
+  await busy($("#audit-state"), "上传中…", async () => {
+    try {
+      let job = await upload("/api/audit", form);
+      while (job.status === "排队" || job.status === "运行中") {
+        fill($("#audit-state"), h("span", { class: "spinner" }), `${job.status}：已处理 ${job.rows} 行`);
+        await new Promise((r) => setTimeout(r, 500));
+        job = await api("GET", `/api/jobs/${encodeURIComponent(job.id)}`);
+      }
+      fill(view, job.status === "完成" ? auditSummary(job) : h("div", { class: "error", role: "alert" }, `审核失败：${job.message || ""}`));
+    } catch (err) {
+      fill(view, errorBox(err));
+    }
+  });
+}
+
+/** A multipart POST with the token (api() sends JSON). */
+async function upload(path, form) {
+  const headers = { accept: "application/json" };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(path, { method: "POST", headers, body: form });
+  const data = await res.json();
+  if (!res.ok) throw new ApiFailure(res.status, data);
+  return data;
+}
+
+function auditSummary(job) {
+  const s = job.summary || {};
+  const tallies = (obj) => Object.entries(obj || {}).filter(([, t]) => t.count);
+  const table = (head, rows) => h("table", { class: "items audit" },
+    h("thead", {}, h("tr", {}, [head, "行数", "涉及金额"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, rows.map(([k, t]) => h("tr", {}, h("td", {}, k), h("td", { class: "num" }, String(t.count)), h("td", { class: "num" }, fen(t.at_stake_fen))))));
+  return h("section", { class: "audit-result" },
+    h("p", {}, `共 ${s.rows} 行；实付合计 ${fen(s.paid_fen)}，应付合计 ${fen(s.due_fen)}，涉及金额合计 ${fen(s.at_stake_fen)}`),
+    h("h3", {}, "按结论"), table("结论", tallies(s.by_finding)),
+    tallies(s.by_category).length ? [h("h3", {}, "按支付所依类别（有问题的行）"), table("类别", tallies(s.by_category))] : null,
+    (s.unused_columns || []).length ? h("p", { class: "muted" }, `未使用的列：${s.unused_columns.join("、")}`) : null,
+    h("div", { class: "row" }, [["csv", "逐行结论 CSV"], ["html", "审核报告 HTML"], ["json", "JSON"]].map(([fmt, label]) =>
+      h("button", { type: "button", onclick: () => download(`${job.result}?format=${fmt}`, `审核结果-${job.id.slice(0, 8)}.${fmt}`) }, label))));
+}
+
+/** A result file fetched with the token and handed to the browser as a download. */
+async function download(path, name) {
+  const headers = {};
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(path, { headers });
+  if (!res.ok) { message(`下载失败：HTTP ${res.status}`, "error"); return; }
+  const link = h("a", { href: URL.createObjectURL(await res.blob()), download: name });
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
+
 // ------------------------------------------------------------------ start
 async function start() {
   initToken();
   initRecordForm();
   initWhyNot();
   initDraft();
+  $("#audit-form").addEventListener("submit", startAudit);
   window.addEventListener("hashchange", () => showTab(location.hash.slice(1)));
   await initHealth();
   showTab(location.hash.slice(1));
