@@ -113,7 +113,7 @@ def test_desk_loads_offline_with_chinese_interface(desk: Desk):
     desk.open(token=None)
     page = desk.page
     assert page.title() == "医疗救助政策推理器 · 工作台"
-    assert [t.strip() for t in page.locator("nav.tabs a[data-tab]").all_inner_texts()] == ["决定", "为何不", "起草", "政策"]
+    assert [t.strip() for t in page.locator("nav.tabs a[data-tab]").all_inner_texts()] == ["决定", "为何不", "起草", "政策", "审核"]
     page.wait_for_function("document.querySelector('#health').textContent.includes('已加载 5 个政策')")
     desk.shot("01-desk")
     # nothing but this server: no CDN, no fonts or scripts from elsewhere
