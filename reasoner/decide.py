@@ -185,13 +185,14 @@ class Reasoner:
                 raise RecordError(f"身份[{i}].名称", f"「{policy.name}」没有身份「{claim.name}」；可用的身份：{'、'.join(policy.identities)}", person.id)
 
     @staticmethod
-    def context_key(policy: CompiledPolicy, person: Person) -> tuple[Any, ...]:
+    def context_key(policy: CompiledPolicy, person: Person, assumed: dict[str, int] | None = None) -> tuple[Any, ...]:
         """What a date context's benefit values depend on: policy, year, region, assumed parameters."""
-        return (policy.name, person.year, person.region, tuple(sorted(parse_assumed(person.assumed).items())))
+        assumed = parse_assumed(person.assumed) if assumed is None else assumed
+        return (policy.name, person.year, person.region, tuple(sorted(assumed.items())))
 
-    def _context(self, policy: CompiledPolicy, person: Person, facts: set[str]) -> dict[str, Evaluated]:
-        assumed = parse_assumed(person.assumed)
-        key = self.context_key(policy, person)
+    def _context(self, policy: CompiledPolicy, person: Person, facts: set[str], assumed: dict[str, int] | None = None) -> dict[str, Evaluated]:
+        assumed = parse_assumed(person.assumed) if assumed is None else assumed
+        key = self.context_key(policy, person, assumed)
         values = self._values.get_recent(key)
         if values is None:
             year = person.year
@@ -235,11 +236,11 @@ class Reasoner:
         self._check_identities(policy, person)
         facts = self._typed_facts(policy, person)
         fact_units = {d.name.text: d.unit or "" for d in policy.source.decls if d.kind == "fact"}
-        values = self._context(policy, person, set(fact_units))
+        assumed = parse_assumed(person.assumed)
+        values = self._context(policy, person, set(fact_units), assumed)
         if claim is not None:
             facts |= self._claim_facts(policy, person, claim)
             fact_units |= {d.name.text: d.unit or "" for d in policy.source.decls if d.kind == "claim_fact"}
-        assumed = parse_assumed(person.assumed)
         lookup = lambda name: self.policies.params.lookup(name, person.region, person.year, assumed)  # noqa: E731
         atoms = {aid: evaluate_atom(cond, facts, fact_units, lookup) for aid, cond in policy.atoms.items()}
         return Prepared(person, selection, facts, values, atoms, self.signature(policy, person, atoms, claim.kind if claim else ""))

@@ -33,7 +33,7 @@ def round_fen(value: Fraction) -> int:
 
 def yuan(fen: int | Fraction) -> str:
     """12345678 分 → '123,456.78元'."""
-    whole = round_fen(Fraction(fen)) if isinstance(fen, Fraction) else fen
+    whole = fen if isinstance(fen, int) else (fen.numerator if fen.denominator == 1 else round_fen(fen))
     sign = "-" if whole < 0 else ""
     y, f = divmod(abs(whole), 100)
     return f"{sign}{y:,}.{f:02d}元"
