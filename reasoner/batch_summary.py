@@ -94,15 +94,6 @@ class BatchResult:
             raise self.errors[i]
         return self.reasoner.decide(_person(self.records[i], i))
 
-    def status_counts(self) -> dict[str, int]:
-        counts = np.bincount(self.rows[self.rows >= 0], minlength=len(self.summaries))
-        out: dict[str, int] = {}
-        for k, c in enumerate(counts.tolist()):
-            out[self.summaries[k].status] = out.get(self.summaries[k].status, 0) + c
-        if self.errors:
-            out["错误"] = len(self.errors)
-        return out
-
 
 class BatchConsistencyError(AssertionError):
     """The fast path disagreed with the exact per-person path: a bug in this module."""

@@ -95,11 +95,6 @@ class Decision:
         return [Reasoner.citation(self.policy, str(cl)) for (x, item, cl) in sorted(self.answer.get("exclusion"))
                 if item == "claim" and self.answer.has("claim_blocked", x)]
 
-    def claim_missing(self) -> list[str]:
-        """Facts a claim-level condition needs but the record lacks (project conditions, 排除 就医)."""
-        open_ = self.answer.get("applies_open") or self.answer.get("claim_open")
-        return self.missing if open_ else []
-
     def item(self, item: str, scope: str = "") -> ItemDecision:
         for it in self.items:
             if it.item == item and it.scope == scope:
