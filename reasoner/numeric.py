@@ -22,8 +22,6 @@ from . import ast
 #: half-up to the 分 (the settlement convention); every explanation that rounds cites this.
 ROUNDING = "金额按四舍五入精确到分（各文件均未另行规定）"
 
-INFINITE = None  #: a cap of 无
-
 
 def round_fen(value: Fraction) -> int:
     """Half-up to the 分; the only place where an exact amount becomes an integer."""

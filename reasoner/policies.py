@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .check import check
 from .compile import CompiledPolicy, compile_policy
-from .diagnostics import Diagnostic, DiagnosticError, Severity, has_errors
+from .diagnostics import DiagnosticError, has_errors
 from .params import ParameterStore
 from .parse import parse_text
 
@@ -93,14 +93,6 @@ class PolicySet:
         """A policy set rebuilt from texts: rules (display path → text) and parameter files (file name → YAML)."""
         policies = [policy_from_text(text, path) for path, text in sorted(rules.items())]
         return cls({p.name: p for p in policies}, ParameterStore.from_texts(parameters))
-
-    def parent_diagnostics(self) -> list[Diagnostic]:
-        out = []
-        for policy in self.policies.values():
-            parent = policy.source.header.parent
-            if parent and parent.text not in self.policies:
-                out.append(Diagnostic("W501", Severity.WARNING, f"上位政策「{parent.text}」未在本规则集中", parent.span))
-        return out
 
     def select(self, region: str, on: dt.date) -> Selection:
         local = [p for p in self.policies.values() if p.source.header.region and p.source.header.region.text == region]
