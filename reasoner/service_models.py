@@ -135,3 +135,10 @@ class JobOut(BaseModel):
     message: str | None = Field(None, description="失败原因")
     result: str | None = Field(None, description="结果下载地址（完成时；?format=csv|json|html）")
     summary: dict[str, Any] | None = Field(None, description="审核汇总（完成时）：行数、实付、应付、涉及金额，按结论与按类别的行数和金额（分）")
+
+
+class ApiError(Exception):
+    """An error the API answers with: HTTP status and the JSON body (code, Chinese message, where)."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any):
+        self.status, self.body = status, ErrorBody(code=code, message=message, **extra)
