@@ -63,10 +63,14 @@ class ApiFailure extends Error {
   }
 }
 
-async function api(method, path, body) {
-  const headers = { accept: "application/json" };
+/** The saved API token as a request header (every call to this server carries it). */
+function authHeaders(headers = {}) {
   const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) headers.authorization = `Bearer ${token}`;
+  return token ? { ...headers, authorization: `Bearer ${token}` } : headers;
+}
+
+async function api(method, path, body) {
+  const headers = authHeaders({ accept: "application/json" });
   if (body !== undefined) headers["content-type"] = "application/json";
   let res;
   try {
@@ -332,13 +336,17 @@ async function decideCurrent() {
   });
 }
 
+/** Whether the record has claims; if not, says so in the view (settling and why-not-more work claim by claim). */
+function hasClaims(view) {
+  if (!state.record) return false;
+  if ((state.record["就医"] || []).length) return true;
+  fill(view, h("p", { class: "notice warn" }, "当前记录没有就医记录：在「决定」的记录 JSON 中加入「就医」，或载入含就医的示例。"));
+  return false;
+}
+
 async function settleCurrent() {
   const view = $("#decision-view");
-  if (!state.record) return;
-  if (!(state.record["就医"] || []).length) {
-    fill(view, h("p", { class: "notice warn" }, "当前记录没有就医记录：在记录 JSON 中加入「就医」，或载入含就医的示例。"));
-    return;
-  }
+  if (!hasClaims(view)) return;
   await busy($("#decide-state"), "结算中…", async () => {
     try {
       const years = await api("POST", "/api/settle", state.record);
@@ -562,11 +570,7 @@ async function whyNot(ev) {
 
 async function whyNotMore() {
   const view = $("#whynotmore-view");
-  if (!state.record) return;
-  if (!(state.record["就医"] || []).length) {
-    fill(view, h("p", { class: "notice warn" }, "当前记录没有就医记录：为何没有多付按就医逐笔计算（在「决定」的记录 JSON 中加入「就医」，或载入含就医的示例）。"));
-    return;
-  }
+  if (!hasClaims(view)) return;
   await busy(null, "", async () => {
     try {
       const years = await api("POST", "/api/why-not-more", state.record);
@@ -878,10 +882,7 @@ async function startAudit(ev) {
 
 /** A multipart POST with the token (api() sends JSON). */
 async function upload(path, form) {
-  const headers = { accept: "application/json" };
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(path, { method: "POST", headers, body: form });
+  const res = await fetch(path, { method: "POST", headers: authHeaders({ accept: "application/json" }), body: form });
   const data = await res.json();
   if (!res.ok) throw new ApiFailure(res.status, data);
   return data;
@@ -904,10 +905,7 @@ function auditSummary(job) {
 
 /** A result file fetched with the token and handed to the browser as a download. */
 async function download(path, name) {
-  const headers = {};
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(path, { headers });
+  const res = await fetch(path, { headers: authHeaders() });
   if (!res.ok) { message(`下载失败：HTTP ${res.status}`, "error"); return; }
   const link = h("a", { href: URL.createObjectURL(await res.blob()), download: name });
   link.click();
