@@ -14,11 +14,12 @@ malformed for decide; bench.settle_generate's for settle) is written as Parquet,
    RSS over the process tree (driver + workers) sampled every 50 ms, and the largest single process;
 2. the three outputs must be byte-identical;
 3. the peers on the same records: numpy_longyan / numpy_settle (the hand-written lower bound)
-   and openfisca_longyan (OpenFisca-core, decide only): time to build their columns from the
-   record dicts, and time of the rules on those columns (median of 3; 1 at 10⁶);
+   and openfisca_longyan / openfisca_settle_longyan (OpenFisca-core): time to build their
+   columns from the record dicts, and time of the rules on those columns (median of 3; 1 at 10⁶);
 4. agreement: every row's status, categories and five items in the reasoner's output against
    OpenFisca's (and OpenFisca against numpy); for settle, each person's 医疗救助 and 大病保险
-   totals against numpy_settle;
+   totals in the reasoner's output against OpenFisca's and numpy_settle's (and OpenFisca
+   against numpy claim by claim, every field);
 5. explain: RowExplainer on the output — one row's full justification recomputed from the
    input file and its row number: the first row of a chunk (which reads that chunk of the
    input) and then p50/p99 over 200 rows of the same chunk.
@@ -212,7 +213,14 @@ def _peers(mode: str, n: int, out: Path, quick: bool) -> dict[str, Any]:
                 "agreement_reasoner_openfisca": decide_agreement(out, ofres, cols["valid"])}
     cols = {"person": _concat([p["person"] for p in parts]), "claims": _concat([p["claims"] for p in parts])}
     t_np, npres = _median(lambda: numpy_settle.settle(cols), runs)
-    return {"columns_s": round(t_cols, 3), "numpy_s": round(t_np, 4), "openfisca_s": None,
+    from . import openfisca_settle_longyan
+
+    openfisca_settle_longyan.system()
+    t_of, ofres = _median(lambda: openfisca_settle_longyan.simulate(cols), runs)
+    of_np = openfisca_settle_longyan.agreement_with_numpy(ofres, npres, cols["claims"]["count"])
+    return {"columns_s": round(t_cols, 3), "numpy_s": round(t_np, 4), "openfisca_s": round(t_of, 4),
+            "openfisca_vs_numpy_agree_pct": of_np["all_fields"], "openfisca_vs_numpy": of_np,
+            "agreement_reasoner_openfisca": settle_agreement(out, ofres),
             "agreement_reasoner_numpy": settle_agreement(out, npres)}
 
 
@@ -253,8 +261,12 @@ def report(results: dict[str, Any]) -> str:
         for key in ("agreement_reasoner_openfisca", "agreement_reasoner_numpy"):
             if key in b:
                 a = b[key]
-                extra = f"; OpenFisca = numpy on {b['openfisca_vs_numpy_agree_pct']}%" if "openfisca_vs_numpy_agree_pct" in b else ""
-                rows.append((f"{tag} agreement", f"{a['agree_pct']}% of {a['compared']:,} rows vs {key.split('_')[-1]}{extra}"))
+                extra = ""
+                if key.endswith("openfisca") and "openfisca_vs_numpy_agree_pct" in b:
+                    extra = f"; OpenFisca = numpy on {b['openfisca_vs_numpy_agree_pct']}%"
+                    extra += " of claims (every field)" if b["mode"] == "settle" else ""
+                what = " (医疗救助 and 大病保险 totals)" if b["mode"] == "settle" else ""
+                rows.append((f"{tag} agreement", f"{a['agree_pct']}% of {a['compared']:,} rows vs {key.split('_')[-1]}{what}{extra}"))
         if "explain" in b:
             e = b["explain"]
             rows.append((f"{tag} explain one row", (f"p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms over {e['rows']} rows; "
