@@ -106,6 +106,18 @@ class _Ctx:
     groups: dict[tuple[str, ...], int] = field(default_factory=dict)  #: fact names in record order → group id
 
 
+@dataclass(frozen=True)
+class FactColumns:
+    """A context's facts over some rows: 分 of 金额 facts, 是/否 of 布尔 facts, which cells are
+    present (an empty cell is a missing fact), and which rows hold a value the columns cannot
+    read exactly (those take the exact per-row path)."""
+
+    money: dict[str, np.ndarray]
+    present: dict[str, np.ndarray]
+    flags: dict[str, np.ndarray]
+    bad: np.ndarray
+
+
 @dataclass
 class _Known:
     """Stands in for an AtomResult where only the value is read (Reasoner.signature)."""
@@ -205,6 +217,21 @@ class _Batch:
         self.cache.plans[digest] = plan
         return plan
 
+    def context_of(self, person: Person) -> _Ctx | Exception:
+        """The date context of a parsed row (cached by its raw region, date, 待遇年度 and 假设参数),
+        or the error that sends its rows elsewhere: a PolicySelectionError is the row's error,
+        any other the exact path's to report."""
+        raw_key = (person.region, person.date, person.benefit_year, tuple(person.assumed.items()))
+        known = self.cache.ctx_by_raw.get(raw_key)
+        return known if known is not None else self._context(person, raw_key)
+
+    def claims_ok(self, ctx: _Ctx, cid: int, person: Person) -> bool:
+        """Whether the policy of ctx knows every identity name of an interned claims id (person: one holder)."""
+        ok = ctx.claims_ok.get(cid)
+        if ok is None:
+            ok = ctx.claims_ok[cid] = _identities_ok(self.reasoner, ctx.plan.policy, person)
+        return ok
+
     def _context(self, person: Person, raw_key: tuple[Any, ...]) -> _Ctx | Exception:
         try:
             selection = self.reasoner.policies.select(person.region, person.date)
@@ -241,6 +268,11 @@ class _Batch:
         t0 = time.perf_counter()
         for start in range(0, n, CHUNK):
             self._chunk(start, min(n, start + CHUNK), out)
+        return self.finish(out, t0)
+
+    def finish(self, out: np.ndarray, t0: float) -> BatchResult:
+        """The result of rows decided into out (summary index per row, -1 for an error row)."""
+        n = len(out)
         # compact: the distinct summaries this batch uses (in the order the cache first met them)
         valid = out >= 0
         used, inverse = np.unique(out[valid], return_inverse=True)
@@ -270,9 +302,7 @@ class _Batch:
                 errors[start + j] = _detach(err)
                 continue
             try:
-                ctx = ctx_by_raw.get((p.region, p.date, p.benefit_year, tuple(p.assumed.items())))
-                if ctx is None:
-                    ctx = self._context(p, (p.region, p.date, p.benefit_year, tuple(p.assumed.items())))
+                ctx = ctx_by_raw.get((p.region, p.date, p.benefit_year, tuple(p.assumed.items()))) or self.context_of(p)
                 if ctx.__class__ is not _Ctx:
                     if isinstance(ctx, PolicySelectionError):
                         errors[start + j] = ctx  # type: ignore[assignment]
@@ -290,10 +320,7 @@ class _Batch:
                     cid = claims_ids.get(ck)
                     if cid is None:
                         cid = claims_ids[ck] = len(claims_ids)
-                    ok = ctx.claims_ok.get(cid)
-                    if ok is None:
-                        ok = ctx.claims_ok[cid] = _identities_ok(self.reasoner, ctx.plan.policy, p)
-                    if not ok:
+                    if not self.claims_ok(ctx, cid, p):
                         exact.append(start + j)
                         continue
                     claims_l[j] = cid
@@ -315,7 +342,7 @@ class _Batch:
             ctx, names = cache.groups[g]
             self._columns(ctx, names, idx, start, claims_a[idx], values_l, out, exact)
         for i in exact:
-            self._exact_row(i, out)
+            self.exact_row(i, out)
         self.stats["exact_rows"] += len(exact)
 
     def _group(self, ctx: _Ctx, names: tuple[str, ...]) -> int:
@@ -332,7 +359,7 @@ class _Batch:
     # ---------------------------------------------------------- columns, atoms, keys
     def _columns(self, ctx: _Ctx, names: tuple[str, ...], idx: np.ndarray, start: int, claims: np.ndarray,
                  values_l: list[tuple[Any, ...]], out: np.ndarray, exact: list[int]) -> None:
-        """Rows of one context whose facts have one layout: convert, evaluate atoms, key, look up."""
+        """Rows of one context whose facts have one layout: convert the values into columns, then key them."""
         plan = ctx.plan
         rows = idx.tolist()
         k = len(rows)
@@ -358,6 +385,18 @@ class _Batch:
                 pres, wrong = _other_column(unit, col)
             present[name] = pres
             bad |= wrong
+        self.key_rows(ctx, idx, start, claims, FactColumns(money, present, flags, bad), out, exact)
+
+    def key_rows(self, ctx: _Ctx, idx: np.ndarray, start: int, claims: np.ndarray, facts: FactColumns,
+                 out: np.ndarray, exact: list[int]) -> None:
+        """Rows of one context, their facts as exact columns: evaluate atoms, key, look up or decide each new key.
+
+        Rows marked bad (a value the columns could not read exactly) are sent the exact way.
+        """
+        plan = ctx.plan
+        money, present, flags, bad = facts.money, facts.present, facts.flags, facts.bad
+        k = len(idx)
+        absent = np.zeros(k, dtype=bool)
         codes = []
         for atom in plan.atoms:
             if atom.kind == "bool":
@@ -383,7 +422,7 @@ class _Batch:
             keys = list(zip(key.tolist(), *(np.where(present[f], money[f], -1).tolist() for f in plan.per_person)))
         if bad.any():
             for pos in np.flatnonzero(bad).tolist():
-                exact.append(start + rows[pos])
+                exact.append(start + int(idx[pos]))
             keep = ~bad
             idx, claims, key = idx[keep], claims[keep], key[keep]
             codes = [c[keep] for c in codes]
@@ -496,7 +535,8 @@ class _Batch:
         pp = tuple(prep.facts.get(f) for f in plan.per_person)
         return (vkey, prep.signature, present, pp)
 
-    def _exact_row(self, i: int, out: np.ndarray) -> None:
+    def exact_row(self, i: int, out: np.ndarray) -> None:
+        """Decide row i the way Reasoner.decide does (its error, if any, kept in place)."""
         try:
             prep = _prepare(self.reasoner, self.records[i], i)
         except ROW_ERRORS as err:

@@ -75,13 +75,17 @@ def parse_rate(raw: object) -> Fraction:
         raise ValueError(f"无法识别的比例「{raw}」，应写作如 90% 或 0.9") from err
 
 
+TRUE_TEXTS = ("是", "true", "yes", "1", "真")  #: what parse_bool reads as 是 (after strip and lower)
+FALSE_TEXTS = ("否", "false", "no", "0", "假")
+
+
 def parse_bool(raw: object) -> bool:
     if isinstance(raw, bool):
         return raw
     key = str(raw).strip().lower()
-    if key in ("是", "true", "yes", "1", "真"):
+    if key in TRUE_TEXTS:
         return True
-    if key in ("否", "false", "no", "0", "假"):
+    if key in FALSE_TEXTS:
         return False
     raise ValueError(f"应为 是/否，而非「{raw}」")
 

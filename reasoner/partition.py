@@ -24,20 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .batch import ROW_ERRORS, decide_batch
-from .batch_summary import Summary
+from .batch_table import decide_table
+from .batch_summary import BatchResult, Summary
 from .decide import Reasoner
-from .person import Person, RecordError, flat_record, parse_person
+from .person import Person, RecordError, parse_person, table_record
 from .policies import PolicySet
 from .settle import settle
-from .tables import cell_text
+from .tables import row_dicts
 
 MODES = ("decide", "settle")
-#: Table columns that hold JSON (a table cell cannot hold a list of claims or an object)
-JSON_COLUMNS = ("就医", "大病保险", "假设参数")
 ERROR_STATUS = "错误"
 ANSWER_LIMIT = 2000  #: answer sets kept per grounding between partitions (trim_answers): bounds a worker's memory
 
@@ -74,20 +73,7 @@ class ArrowRows:
         return self.first, self.first + self.table.num_rows - 1
 
     def rows(self) -> list[tuple[int, Any]]:
-        header = [cell_text(name) or "" for name in self.table.column_names]
-        keep = [k for k, name in enumerate(header) if name]
-        names = [header[k] for k in keep]
-        columns = [_cells(self.table.column(k)) for k in keep]
-        return [(self.first + k, dict(zip(names, v))) for k, v in enumerate(zip(*columns))]
-
-
-def _cells(column: pa.ChunkedArray) -> list[str | None]:
-    """A column's cells as tables.cell_text gives them; text columns are trimmed in Arrow
-    (utf8_trim_whitespace, empty → None) instead of cell by cell in Python."""
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        trimmed = pc.utf8_trim_whitespace(column)
-        return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, column.type), trimmed).to_pylist()
-    return [cell_text(v) for v in column.to_pylist()]
+        return list(enumerate(row_dicts(self.table), start=self.first))
 
 
 Rows = Sequence[tuple[int, Any]] | ArrowRows  #: what a partition receives
@@ -123,34 +109,6 @@ def init_worker(rules: str) -> None:
 
 
 # ------------------------------------------------------------------ records
-def table_record(row: dict[str, str | None]) -> dict[str, Any]:
-    """A flat table row as a person record; JSON columns (就医, 大病保险, 假设参数) are decoded.
-
-    A cell that is not valid JSON raises RecordError naming its column, so the row becomes an
-    error row in place instead of a guess.
-    """
-    row = dict(row)
-    rid = row.get("编号") or ""
-    extra = row.pop("__extra__", None)
-    if extra is not None:
-        raise RecordError("表头", f"本行比表头多出单元格：{extra}", rid)
-    nested: dict[str, Any] = {}
-    for name in JSON_COLUMNS:
-        text = row.pop(name, None)
-        if text is None:
-            continue
-        try:
-            nested[name] = json.loads(text)
-        except ValueError:
-            raise RecordError(name, "应为 JSON 文本（表格中的嵌套字段以 JSON 书写）", rid) from None
-    year = row.pop("待遇年度", None)
-    record = flat_record(row)
-    record.update(nested)
-    if year is not None:
-        record["待遇年度"] = int(year) if year.isdigit() else year
-    return record
-
-
 def _persons(job: Job, rows: Sequence[tuple[int, Any]]) -> tuple[list[Person | None], dict[int, Exception]]:
     """Parse every row; an unreadable row keeps its error at its position."""
     persons: list[Person | None] = []
@@ -180,18 +138,20 @@ def run_partition(job: Job, rows: Rows) -> pa.Table:
     """Records in → one result row per record out, in order (pure; see the module docstring)."""
     if job.mode not in MODES:
         raise ValueError(f"未知的批处理模式「{job.mode}」（可用：{'、'.join(MODES)}）")
-    if isinstance(rows, ArrowRows):
-        rows = rows.rows()
     reasoner = reasoner_for(job.rules)
     was_enabled = gc.isenabled()
     gc.disable()  # a chunk makes many short-lived objects and few cycles; collect once afterwards
     try:
-        columns = (_decide_columns if job.mode == "decide" else _settle_columns)(job, reasoner, rows)
+        if job.mode == "decide":
+            table = _decide_table(job, reasoner, rows)
+        else:
+            table = pa.Table.from_pydict(_settle_columns(job, reasoner, rows.rows() if isinstance(rows, ArrowRows) else rows),
+                                         schema=SETTLE_SCHEMA)
     finally:
         if was_enabled:
             gc.enable()
     trim_answers(reasoner)
-    return pa.Table.from_pydict(columns, schema=SCHEMAS[job.mode])
+    return table
 
 
 def trim_answers(reasoner: Reasoner, limit: int | None = None) -> int:
@@ -212,37 +172,43 @@ def trim_answers(reasoner: Reasoner, limit: int | None = None) -> int:
     return dropped
 
 
-def _decide_columns(job: Job, reasoner: Reasoner, rows: Sequence[tuple[int, Any]]) -> dict[str, list[Any]]:
+def _decide_table(job: Job, reasoner: Reasoner, rows: Rows) -> pa.Table:
+    """Decide a partition: an Arrow slice column by column (batch_table), rows as records one by one."""
+    if isinstance(rows, ArrowRows):
+        decided = decide_table(reasoner, rows.table, rows.first)
+        return _decide_output(pa.array(np.arange(rows.first, rows.first + len(rows))), decided.result,
+                              decided.ids, decided.regions, decided.dates)
     persons, errors = _persons(job, rows)
     ok = [pos for pos, p in enumerate(persons) if p is not None]
     result = decide_batch(reasoner, [persons[pos] for pos in ok])
-    summary_of: list[int] = [-1] * len(rows)  # position → index into result.summaries
+    summary_of = np.full(len(rows), -1, dtype=np.int32)  # position → index into result.summaries
     for k, pos in enumerate(ok):
-        s = int(result.rows[k])
-        if s >= 0:
-            summary_of[pos] = s
+        if result.rows[k] >= 0:
+            summary_of[pos] = result.rows[k]
         else:
             errors[pos] = result.errors[k]
-    texts = [_summary_cells(s) for s in result.summaries]
-    out: dict[str, list[Any]] = {name: [] for name in DECIDE_SCHEMA.names}
-    for pos, (number, raw) in enumerate(rows):
-        p = persons[pos]
-        out["行号"].append(number)
-        out["编号"].append(p.id if p else _raw_id(raw))
-        out["地区"].append(p.region if p else None)
-        out["日期"].append(p.date.isoformat() if p else None)
-        s = summary_of[pos]
-        if s >= 0:
-            policy, status, categories, missing, items = texts[s]
-            field, error = None, None
-        else:
-            policy = categories = missing = items = None
-            status = ERROR_STATUS
-            field, error = _error_cells(errors[pos])
-        for name, value in (("政策", policy), ("状态", status), ("类别", categories), ("缺少", missing),
-                            ("待遇", items), ("错误字段", field), ("错误", error)):
-            out[name].append(value)
-    return out
+    whole = BatchResult(reasoner, persons, summary_of, result.summaries, errors, result.stats)
+    ids = [p.id if p else _raw_id(raw) for p, (_, raw) in zip(persons, rows)]
+    regions = [p.region if p else None for p in persons]
+    dates = [p.date.isoformat() if p else None for p in persons]
+    return _decide_output(pa.array([number for number, _ in rows], pa.int64()), whole,
+                          *(pa.array(cells, pa.string()) for cells in (ids, regions, dates)))
+
+
+def _decide_output(numbers: pa.Array, result: BatchResult, ids: pa.Array, regions: pa.Array, dates: pa.Array) -> pa.Table:
+    """The decide result table: each distinct summary's cells computed once and taken per row."""
+    n = len(numbers)
+    texts = [_summary_cells(s) for s in result.summaries] + [(None, ERROR_STATUS, None, None, None)]
+    which = pa.array(np.where(result.rows >= 0, result.rows, len(texts) - 1))
+    cells = {name: pa.array([t[k] for t in texts], pa.string()).take(which)
+             for k, name in enumerate(("政策", "状态", "类别", "缺少", "待遇"))}
+    fields: list[str | None] = [None] * n
+    errors: list[str | None] = [None] * n
+    for pos, err in result.errors.items():
+        fields[pos], errors[pos] = _error_cells(err)
+    columns = {"行号": numbers.cast(pa.int64()), "编号": ids, "地区": regions, "日期": dates, **cells,
+               "错误字段": pa.array(fields, pa.string()), "错误": pa.array(errors, pa.string())}
+    return pa.Table.from_pydict(columns, schema=DECIDE_SCHEMA)
 
 
 def _summary_cells(s: Summary) -> tuple[str, str, str | None, str | None, str]:

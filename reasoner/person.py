@@ -151,6 +151,8 @@ def parse_person(data: Any, index: int = 0) -> Person:
     assumed = data.get("假设参数") or {}
     if not isinstance(assumed, dict):
         raise RecordError("假设参数", "应为 参数名: 金额 的对象", rid)
+    for name, value in assumed.items():
+        _money(value, f"假设参数.{name}", rid)
     claims = tuple(_claim(item, i, rid) for i, item in enumerate(data.get("就医") or []))
     catastrophic = _catastrophic(data["大病保险"], rid) if data.get("大病保险") else None
     year = data.get("待遇年度")
@@ -244,6 +246,38 @@ def flat_record(row: dict[str, str | None]) -> dict[str, Any]:
         identities.append(dict(zip(keys, parts)) if 3 <= len(parts) <= 4 else entry)
     record["身份"] = identities
     record["事实"] = {k: v for k, v in row.items() if k not in (*FLAT_COLUMNS, CSV_IDENTITIES) and v is not None}
+    return record
+
+
+#: Table columns that hold JSON (a table cell cannot hold a list of claims or an object)
+JSON_COLUMNS = ("就医", "大病保险", "假设参数")
+
+
+def table_record(row: dict[str, str | None]) -> dict[str, Any]:
+    """A flat table row as a person record; JSON columns (就医, 大病保险, 假设参数) are decoded.
+
+    A cell that is not valid JSON raises RecordError naming its column, so the row becomes an
+    error row in place instead of a guess.
+    """
+    row = dict(row)
+    rid = row.get("编号") or ""
+    extra = row.pop("__extra__", None)
+    if extra is not None:
+        raise RecordError("表头", f"本行比表头多出单元格：{extra}", rid)
+    nested: dict[str, Any] = {}
+    for name in JSON_COLUMNS:
+        text = row.pop(name, None)
+        if text is None:
+            continue
+        try:
+            nested[name] = json.loads(text)
+        except ValueError:
+            raise RecordError(name, "应为 JSON 文本（表格中的嵌套字段以 JSON 书写）", rid) from None
+    year = row.pop("待遇年度", None)
+    record = flat_record(row)
+    record.update(nested)
+    if year is not None:
+        record["待遇年度"] = int(year) if year.isdigit() else year
     return record
 
 

@@ -18,7 +18,12 @@ from .parse import parse_text
 
 
 class PolicySelectionError(LookupError):
-    """No policy applies to a region on a date; the message says why, in Chinese."""
+    """No policy applies to a region on a date; the message says why, in Chinese, and .field
+    names the record field to correct (地区 for an unknown region, 日期 for a date out of force)."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,7 @@ class PolicySet:
         local = [p for p in self.policies.values() if p.source.header.region and p.source.header.region.text == region]
         if not local:
             known = "、".join(sorted({p.source.header.region.text for p in self.policies.values() if p.source.header.region}))
-            raise PolicySelectionError(f"没有地区「{region}」的政策；已收录的地区：{known}")
+            raise PolicySelectionError(f"没有地区「{region}」的政策；已收录的地区：{known}", "地区")
         current = [p for p in local if in_force(p, on)]
         if current:
             chosen = max(current, key=lambda p: p.source.header.start or dt.date.min)
@@ -110,4 +115,4 @@ class PolicySet:
                 return Selection(up, f"「{policy.name}」的施行期间为 {_period(policy)}，{on} 不在其内；"
                                      f"按其上位政策「{up.name}」（{_docno(up)}施行期间 {_period(up)}）决定")
         periods = "；".join(f"「{p.name}」{_period(p)}" for p in local)
-        raise PolicySelectionError(f"{on} 不在{region}任何政策的施行期间内（{periods}），且没有施行中的上位政策")
+        raise PolicySelectionError(f"{on} 不在{region}任何政策的施行期间内（{periods}），且没有施行中的上位政策", "日期")

@@ -127,7 +127,7 @@ def _guard(fn: Callable[..., T]) -> Callable[..., T]:
         except RecordError as err:
             raise _record_error(err) from None
         except PolicySelectionError as err:
-            raise ApiError(422, "E_POLICY", str(err)) from None
+            raise ApiError(422, "E_POLICY", str(err), field=err.field) from None
         except DiagnosticError as err:
             raise _diagnostics_error(err) from None
         except SolverTimeout as err:

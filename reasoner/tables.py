@@ -16,6 +16,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 Row = dict[str, "str | None"]
 Numbered = tuple[int, Row]  #: (row number as shown in the file, row)
 
@@ -56,6 +59,29 @@ def cell_text(value: Any) -> str | None:
         return format(value, "f")
     text = str(value).strip()
     return text or None
+
+
+def row_dicts(table: pa.Table) -> list[dict[str, str | None]]:
+    """An Arrow table's rows as header → cell text dicts (cell_text of every cell; columns
+    with an empty header are dropped). Text columns are trimmed in Arrow (utf8_trim_whitespace,
+    empty → None) instead of cell by cell in Python."""
+    header = [cell_text(name) or "" for name in table.column_names]
+    keep = [k for k, name in enumerate(header) if name]
+    names = [header[k] for k in keep]
+    columns = [_cells(table.column(k)) for k in keep]
+    return [dict(zip(names, v)) for v in zip(*columns)]
+
+
+def trimmed(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A text column as cell_text reads it: whitespace trimmed, an empty cell None."""
+    cut = pc.utf8_trim_whitespace(column)
+    return pc.if_else(pc.equal(cut, ""), pa.scalar(None, column.type), cut)
+
+
+def _cells(column: pa.ChunkedArray) -> list[str | None]:
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return trimmed(column).to_pylist()
+    return [cell_text(v) for v in column.to_pylist()]
 
 
 def read_rows(path: str | Path, chunk_size: int = DEFAULT_CHUNK, rename: Mapping[str, str] | None = None,
@@ -166,7 +192,6 @@ class TableWriter:
             self._sink = self._handle.create_sheet()
             self._sink.append(self.columns)
         else:
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
             self._schema = pa.schema([(c, pa.string()) for c in self.columns])
@@ -176,8 +201,6 @@ class TableWriter:
     def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
         texts = [[None if r.get(c) is None else str(r.get(c)) for c in self.columns] for r in rows]
         if self.format == "parquet":
-            import pyarrow as pa
-
             if texts:
                 self._sink.write_table(pa.Table.from_arrays([pa.array(col, pa.string()) for col in zip(*texts)], schema=self._schema))
         else:
