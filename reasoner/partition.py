@@ -16,6 +16,7 @@ position inside a chunk, so chunking cannot change a result.
 """
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
@@ -211,9 +212,10 @@ def _decide_output(numbers: pa.Array, result: BatchResult, ids: pa.Array, region
     return pa.Table.from_pydict(columns, schema=DECIDE_SCHEMA)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _summary_cells(s: Summary) -> tuple[str, str, str | None, str | None, str]:
-    """A summary's cells, computed once per distinct summary (shared by all its rows); an empty
-    list is an empty cell (None), which CSV and Parquet both read back the same way."""
+    """A summary's cells, computed once per distinct summary in a process (shared by all its rows,
+    chunk after chunk); an empty list is an empty cell (None), which CSV and Parquet read back alike."""
     items = {it.label: {"状态": it.status, "类别": it.category, "值": it.value, "数值": it.number} for it in s.items}
     return (s.policy, s.status, "、".join(s.categories) or None, "、".join(s.missing) or None,
             json.dumps(items, ensure_ascii=False, separators=(",", ":")))

@@ -127,8 +127,12 @@ class GroundPolicy:
         undefined = [m for c, m in self.messages.items if c == clingo.MessageCode.AtomUndefined]
         if undefined:
             raise SolverError("生成的程序引用了未定义的原子：" + "; ".join(undefined))
-        self._externals = {to_python(a.symbol): a.symbol for a in self.control.symbolic_atoms if a.is_external}
-        self._assigned: set[clingo.Symbol] = set()
+        # Every external is left open and each solve fixes all of them by assumptions: assigning
+        # externals one by one cost ≈ 25 µs each inside clingo, assumptions cost nothing to set
+        self._externals = {to_python(a.symbol): a.literal for a in self.control.symbolic_atoms if a.is_external}
+        for literal in self._externals.values():
+            self.control.assign_external(literal, None)
+        self._all_false = [-literal for literal in self._externals.values()]
         self.cache: dict[Signature, Answer] = {}
         self.static = self._split_static()
 
@@ -151,7 +155,7 @@ class GroundPolicy:
                 static[name] = frozenset(_args(to_python(sym)) for sym in symbols)
         return static
 
-    def _external(self, *term: Term) -> clingo.Symbol | None:
+    def _external(self, *term: Term) -> int | None:
         return self._externals.get(term)
 
     def solve(self, sig: Signature) -> Answer:
@@ -174,13 +178,9 @@ class GroundPolicy:
             if sym is None:
                 raise SolverError(f"无法表示的条件：{aid}")
             wanted.add(sym)
-        for sym in self._assigned - wanted:
-            self.control.assign_external(sym, False)
-        for sym in wanted - self._assigned:
-            self.control.assign_external(sym, True)
-        self._assigned = wanted
+        assumptions = [-lit if -lit in wanted else lit for lit in self._all_false]  # wanted true, every other false
         symbols: list[clingo.Symbol] = []
-        result = self._run(lambda m: symbols.extend(m.symbols(shown=True)))
+        result = self._run(assumptions, lambda m: symbols.extend(m.symbols(shown=True)))
         if not result.satisfiable:
             raise SolverError("规则程序无解（不应发生：程序是分层的）")
         answer = Answer(static=self.static)
@@ -191,12 +191,12 @@ class GroundPolicy:
         self.cache[sig] = answer
         return answer
 
-    def _run(self, on_model: Callable[[clingo.Model], None]) -> clingo.SolveResult:
+    def _run(self, assumptions: list[int], on_model: Callable[[clingo.Model], None]) -> clingo.SolveResult:
         """One solve; under a time limit it runs in clingo's own thread and is cancelled at the limit
         (without one, a synchronous solve: a thread per solve would cost the batch path for nothing)."""
         if self.timeout is None:
-            return self.control.solve(on_model=on_model)
-        with self.control.solve(on_model=on_model, async_=True) as handle:
+            return self.control.solve(assumptions=assumptions, on_model=on_model)
+        with self.control.solve(assumptions=assumptions, on_model=on_model, async_=True) as handle:
             if not handle.wait(self.timeout):
                 handle.cancel()
                 raise SolverTimeout(f"求解超过时限 {self.timeout} 秒，已取消")
