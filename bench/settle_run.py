@@ -10,20 +10,22 @@ of bench/settle_generate.py, 1–5 claims each, ≈ 2.4 on average):
    ClaimResult holds its Decision (the full justification graph) and its arithmetic text, so
    any explanation can be rendered afterwards. The Reasoner is fresh but warmed on 2,000
    other persons (every date context ground, the common signatures solved), as a worker
-   would be; new signatures still arrive (the "solves" column). persons/s and claims/s;
+   would be; new signatures still arrive (the "solves" column). persons/s and claims/s, and
+   how many decided cores the Reasoner keeps (reasoner.decide: DECISIONS_KEPT);
 2. peak memory: tracemalloc peak of the allocations made while settling (the results are
    kept, so this grows with N), in a separate run since tracing slows Python ≈ 2.7×; for
    N > --memory-max it is measured on the first --memory-max persons and scaled by N (said so);
 3. numpy: bench/numpy_settle.py on the same records — columns from the dicts, then the
    settlement (median of 7) — the ratio reasoner/numpy, and the per-claim agreement;
 4. explain: reasoner.settle_explain.settlement_text of one person's settlement, p50/p99;
-5. PROTOTYPE (not the reasoner's code, see CachedDecider): the same Settler with decisions
-   cached per (policy, date context, signature); its speed, and whether every claim's
-   result and every explanation is identical to the reasoner's;
-6. stress: the numpy/reasoner agreement once more on 2,000 gravely ill persons with claims up
+5. stress: the numpy/reasoner agreement once more on 2,000 gravely ill persons with claims up
    to 1,000,000元, where the assistance cap and the ordinary 大病保险 cap bind often;
-7. profile: cProfile of the reasoner settlement path (and of the prototype) on --profile
-   persons: top functions by own time, and the time per stage.
+6. profile: cProfile of the reasoner settlement path on --profile persons: top functions by
+   own time, and the time per stage.
+
+(The PROTOTYPE CachedDecider that used to be measured here is now the library's own reuse:
+the person part per settlement and the decided cores per Reasoner, reasoner/decide.py; that
+it changes no result is tests/test_settle_reuse.py.)
 
 Timed runs freeze (gc.freeze) the objects that exist before them, so that no run pays the
 cyclic GC for another run's kept results; "repeat, gc disabled" shows what the GC costs.
@@ -36,10 +38,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import dataclasses
 import gc
 import io
-import json
 import pstats
 import statistics
 import sys
@@ -52,15 +52,11 @@ from typing import Any
 import numpy as np
 
 from bench.run import _peak
-from reasoner import ast as rast
 from reasoner import load_policies
-from reasoner.decide import Decision, Reasoner
-from reasoner.numeric import evaluate_atom
-from reasoner.params import parse_assumed
-from reasoner.person import Claim, Person, parse_person
-from reasoner.settle import Settlement, Settler
+from reasoner.decide import Reasoner
+from reasoner.settle import Settlement
 from reasoner.settle import settle as reasoner_settle
-from reasoner.settle_explain import settlement_json, settlement_text
+from reasoner.settle_explain import settlement_text
 
 from . import numpy_settle
 from .run import _machine, _ms, _pct, _table, _timed, publish
@@ -68,146 +64,6 @@ from .settle_generate import generate_settle
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WARM = 2000  #: persons (another seed) settled by each fresh Reasoner before it is measured
-
-
-# ------------------------------------------------------------------ PROTOTYPE: cached decisions
-class CachedDecider:
-    """PROTOTYPE — not part of the reasoner. A drop-in for Reasoner in reasoner.settle.Settler
-    (which only calls .decide(person, claim)) that reuses one decision per
-    (policy, date context, signature): a person's several claims, and persons sharing a
-    signature, get the same decided core (status, categories, items, answer set) and only the
-    person-specific parts are rebuilt (the Person as of the claim date, the atom results with
-    their texts, the facts, the selection note).
-
-    What it skips per claim, compared with Reasoner.decide: re-typing the person's facts and
-    re-evaluating the person-level atomic conditions (done once per person and year: only the
-    claim-level atoms — those naming a 就医事实 — are evaluated per claim), parsing the assumed
-    parameters three times, ranking the context's values and hashing the policy text (in
-    Reasoner._ground), looking up the answer set, and assembling the items (_assemble/_item).
-
-    The key is exactly what those inputs are: the policy (content hash), the date context
-    (Reasoner.context_key: policy, year, region, assumed parameters → the benefit values),
-    the Signature (identity relations to the claim date, known atom values, claim kind), and,
-    for atoms that are unknown, what they lack (the missing facts/parameters appear in the
-    decision's texts). A policy with a per-person value (x% × a fact of the person) adds the
-    person to the key (its items show the person's amount). A miss runs Reasoner.decide itself.
-    """
-
-    def __init__(self, reasoner: Reasoner):
-        self.reasoner = reasoner
-        self.cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        self.hits = self.misses = 0
-        self._selections: dict[tuple[str, Any], Any] = {}
-        self._policy: dict[str, tuple[str, dict[str, str], dict[str, str], list[str]]] = {}
-        self._person: Person | None = None
-        self._memo: dict[tuple[str, int], tuple[Any, ...]] = {}
-
-    def _policy_info(self, policy: Any) -> tuple[str, dict[str, str], dict[str, str], list[str]]:
-        info = self._policy.get(policy.name)
-        if info is None:
-            decls = policy.source.decls
-            units = {d.name.text: d.unit or "" for d in decls if d.kind == "fact"}
-            claim_units = {d.name.text: d.unit or "" for d in decls if d.kind == "claim_fact"}
-            claim_atoms = [aid for aid, cond in policy.atoms.items() if _names(cond) & set(claim_units)]
-            info = self._policy[policy.name] = (policy.content_hash, units, claim_units, claim_atoms)
-        return info
-
-    def decide(self, person: Person, claim: Claim) -> Decision:
-        r = self.reasoner
-        if person is not self._person:
-            self._person, self._memo = person, {}
-        at = dataclasses.replace(person, date=claim.date)
-        skey = (person.region, claim.date)
-        selection = self._selections.get(skey)
-        if selection is None:
-            selection = self._selections[skey] = r.policies.select(person.region, claim.date)
-        policy = selection.policy
-        digest, units, claim_units, claim_atoms = self._policy_info(policy)
-        memo = self._memo.get((policy.name, at.year))
-        if memo is None:  # once per person and year: what does not depend on the claim
-            r._check_identities(policy, at)
-            facts = r._typed_facts(policy, at)
-            values = r._context(policy, at, set(units))
-            assumed = parse_assumed(at.assumed)
-            year, region, params = at.year, at.region, r.policies.params
-            lookup = lambda name: params.lookup(name, region, year, assumed)
-            person_atoms = {aid: evaluate_atom(cond, facts, units, lookup)
-                            for aid, cond in policy.atoms.items() if aid not in claim_atoms}
-            context = (policy.name, year, region, tuple(sorted(assumed.items())))
-            per_person = any(ev.per_person is not None for ev in values.values())  # x% × a fact of the person
-            memo = self._memo[(policy.name, at.year)] = (facts, values, lookup, person_atoms, context, per_person)
-        facts, values, lookup, person_atoms, context, per_person = memo
-        all_facts = facts | r._claim_facts(policy, at, claim)
-        all_units = units | claim_units
-        atoms = {aid: person_atoms[aid] if aid in person_atoms else evaluate_atom(cond, all_facts, all_units, lookup)
-                 for aid, cond in policy.atoms.items()}
-        sig = Reasoner.signature(policy, at, atoms, claim.kind)
-        unknown = tuple((aid, res.missing) for aid, res in atoms.items() if res.value is None)
-        key = (digest, context, sig, unknown, id(person) if per_person else None)
-        core = self.cache.get(key)
-        if core is None:
-            self.misses += 1
-            d = r.decide(person, claim)  # the exact path, once per key
-            self.cache[key] = (d.status, d.categories, d.groups, d.undetermined, d.missing, d.items, d.answer, d.warnings)
-            return d
-        self.hits += 1
-        status, categories, groups, undetermined, missing, items, answer, warnings = core
-        d = Decision(at, policy, selection.note, status, list(categories), list(groups), list(undetermined), list(missing),
-                     list(items), answer, atoms, values, all_facts, list(warnings))
-        d.claim = claim
-        return d
-
-
-def _names(node: Any) -> set[str]:
-    """Every name an AST condition mentions (facts and parameters)."""
-    if isinstance(node, rast.Name):
-        return {node.text}
-    if dataclasses.is_dataclass(node):
-        out: set[str] = set()
-        for f in dataclasses.fields(node):
-            out |= _names(getattr(node, f.name))
-        return out
-    if isinstance(node, (list, tuple)):
-        return set().union(*(_names(x) for x in node)) if node else set()
-    return set()
-
-
-def prototype_settle(decider: CachedDecider, record: dict[str, Any]) -> list[Settlement]:
-    """reasoner.settle.settle with the PROTOTYPE decider (same Settler, same arithmetic and texts)."""
-    person = parse_person(record)
-    return [Settler(decider, person, y).run() for y in sorted({c.date.year for c in person.claims})]  # type: ignore[arg-type]
-
-
-# ------------------------------------------------------------------ identical?
-def _claim_view(c: Any) -> tuple[Any, ...]:
-    d = c.decision
-    return (c.claim, c.status, c.catastrophic, c.catastrophic_text, c.self_pay,
-            [(p.project, p.paid, p.text, p.citations, p.caps) for p in c.payments], c.reasons, c.missing, c.cap_use,
-            d.person, d.policy.name, d.selection_note, d.status, d.categories, d.groups, d.undetermined, d.missing,
-            d.items, d.answer.atoms, d.atom_results, d.values, d.facts, d.warnings, d.claim)
-
-
-def compare(a: Sequence[list[Settlement]], b: Sequence[list[Settlement]], text_sample: Sequence[int],
-            json_sample: Sequence[int]) -> dict[str, Any]:
-    """Claim by claim: every field of ClaimResult and of its Decision; rendered texts and JSON on samples."""
-    claims = differ = 0
-    examples: list[str] = []
-    for i, (x, y) in enumerate(zip(a, b, strict=True)):
-        cx = [c for s in x for c in s.claims]
-        cy = [c for s in y for c in s.claims]
-        claims += len(cx)
-        bad = len(cx) != len(cy) or any(_claim_view(p) != _claim_view(q) for p, q in zip(cx, cy))
-        if bad:
-            differ += 1
-            if len(examples) < 5:
-                examples.append(x[0].person.id if x else str(i))
-    texts = sum(settlement_text(s) != settlement_text(t) for i in text_sample for s, t in zip(a[i], b[i], strict=True))
-    jsons = sum(json.dumps(settlement_json(s), ensure_ascii=False, sort_keys=True) != json.dumps(settlement_json(t), ensure_ascii=False, sort_keys=True)
-                for i in json_sample for s, t in zip(a[i], b[i], strict=True))
-    return {"persons": len(a), "claims": claims, "persons_differing": differ, "examples": examples,
-            "texts_compared": len(text_sample), "texts_differing": int(texts),
-            "json_compared": len(json_sample), "json_differing": int(jsons),
-            "identical": differ == 0 and texts == 0 and jsons == 0}
 
 
 # ------------------------------------------------------------------ measurements
@@ -255,7 +111,7 @@ def bench_size(n: int, quick: bool, memory_max: int, repeat_max: int) -> dict[st
     statuses = Counter(c.status for x in results for s in x for c in s.claims)
     res["reasoner"] = {"seconds": round(t, 3), "persons_per_s": round(n / t), "claims_per_s": round(n_claims / t),
                        "us_per_claim": round(1e6 * t / n_claims, 1), "solves": _solves(reasoner) - solves0,
-                       "claim_status": dict(statuses)}
+                       "decided_cores": len(reasoner._decided), "claim_status": dict(statuses)}
     if n <= repeat_max:  # the same population again: every signature known, the per-claim cost alone
         tr, _ = _frozen(lambda: _settle_all(lambda r: reasoner_settle(reasoner, r), records))
         res["reasoner"]["repeat"] = {"seconds": round(tr, 3), "persons_per_s": round(n / tr), "claims_per_s": round(n_claims / tr),
@@ -274,10 +130,6 @@ def bench_size(n: int, quick: bool, memory_max: int, repeat_max: int) -> dict[st
     _kept = None
     res["memory"] = {"measured_persons": m, "peak_mb": round(peak / 1e6, 2), "bytes_per_person": round(peak / m),
                      "peak_mb_at_n": round(peak / 1e6 * n / m, 1), "extrapolated": m < n}
-    decider = CachedDecider(_warm_reasoner())
-    peak, _kept = _peak(lambda: _settle_all(lambda r: prototype_settle(decider, r), records[:m]))
-    res["memory"]["prototype_peak_mb"] = round(peak / 1e6, 2)
-    res["memory"]["prototype_bytes_per_person"] = round(peak / m)
 
     # 3. numpy lower bound, and agreement
     col_runs = [_frozen(lambda: numpy_settle.columns(records))[0] for _ in range(3)]
@@ -301,28 +153,6 @@ def bench_size(n: int, quick: bool, memory_max: int, repeat_max: int) -> dict[st
     res["explain"] = {"persons": len(sample), "p50_ms": _ms(_pct(times, 50)), "p99_ms": _ms(_pct(times, 99)),
                       "max_ms": _ms(max(times))}
 
-    # 5. PROTOTYPE: cached decisions
-    decider = CachedDecider(_warm_reasoner())
-    solves0 = _solves(decider.reasoner)
-    gc.collect()
-    tp, proto = _frozen(lambda: _settle_all(lambda r: prototype_settle(decider, r), records))
-    text_sample = rng.choice(n, size=min(n, 50 if quick else 1000), replace=False).tolist()
-    json_sample = text_sample[: (20 if quick else 100)]
-    res["prototype"] = {"seconds": round(tp, 3), "persons_per_s": round(n / tp), "claims_per_s": round(n_claims / tp),
-                        "us_per_claim": round(1e6 * tp / n_claims, 1), "speedup": round(t / tp, 2),
-                        "ratio_vs_numpy_settle": round(tp / t_np, 1),
-                        "ratio_vs_numpy_columns_and_settle": round(tp / (t_cols + t_np), 1),
-                        "decision_cache": {"hits": decider.hits, "misses": decider.misses, "keys": len(decider.cache)},
-                        "solves": _solves(decider.reasoner) - solves0,
-                        "comparison": compare(results, proto, text_sample, json_sample)}
-    if n <= repeat_max:
-        proto = []
-        tr, _ = _frozen(lambda: _settle_all(lambda r: prototype_settle(decider, r), records))
-        res["prototype"]["repeat"] = {"seconds": round(tr, 3), "persons_per_s": round(n / tr), "claims_per_s": round(n_claims / tr),
-                                      "us_per_claim": round(1e6 * tr / n_claims, 1)}
-        if "repeat" in res["reasoner"]:
-            res["prototype"]["repeat"]["speedup"] = round(res["reasoner"]["repeat"]["seconds"] / tr, 2)
-            res["prototype"]["repeat"]["ratio_vs_numpy_settle"] = round(tr / t_np, 1)
     return res
 
 
@@ -330,10 +160,9 @@ def extrapolate(prev: dict[str, Any], n: int) -> dict[str, Any]:
     """Numbers for size n from a measured smaller size (linear in persons), marked as extrapolated."""
     f = n / prev["persons"]
     out: dict[str, Any] = {"persons": n, "claims": round(prev["claims"] * f), "extrapolated_from": prev["persons"]}
-    for part in ("reasoner", "prototype"):
-        p = prev[part]
-        out[part] = {"seconds": round(p["seconds"] * f, 1), "persons_per_s": p["persons_per_s"],
-                     "claims_per_s": p["claims_per_s"], "us_per_claim": p["us_per_claim"]}
+    p = prev["reasoner"]
+    out["reasoner"] = {"seconds": round(p["seconds"] * f, 1), "persons_per_s": p["persons_per_s"],
+                       "claims_per_s": p["claims_per_s"], "us_per_claim": p["us_per_claim"]}
     out["memory"] = {**prev["memory"], "peak_mb_at_n": round(prev["memory"]["peak_mb"] * n / prev["memory"]["measured_persons"], 1),
                      "extrapolated": True}
     return out
@@ -355,23 +184,22 @@ STAGES: list[tuple[str, str, str]] = [
     ("settle (whole path)", "reasoner/settle.py", "settle"),
     ("  parse_person (validate the record)", "reasoner/person.py", "parse_person"),
     ("  Reasoner.decide (one per claim)", "reasoner/decide.py", "decide"),
-    ("    prepare: facts, context, atoms, signature", "reasoner/decide.py", "prepare"),
-    ("      parse_assumed (3 per claim)", "reasoner/params.py", "parse_assumed"),
-    ("      evaluate_atom", "reasoner/numeric.py", "evaluate_atom"),
-    ("      Reasoner._typed_facts", "reasoner/decide.py", "_typed_facts"),
-    ("      Reasoner._claim_facts", "reasoner/decide.py", "_claim_facts"),
-    ("    Reasoner._ground (ranks + content hash, every call)", "reasoner/decide.py", "_ground"),
-    ("      numeric.ranks", "reasoner/numeric.py", "ranks"),
-    ("      CompiledPolicy.content_hash (sha256 of the source)", "reasoner/compile.py", "content_hash"),
-    ("    GroundPolicy.solve (cache lookup; clingo on a new signature)", "reasoner/solve.py", "solve"),
-    ("    Reasoner._assemble (items, citations)", "reasoner/decide.py", "_assemble"),
+    ("    prepare: person part, claim part", "reasoner/decide.py", "prepare"),
+    ("      person_part (once per person and year)", "reasoner/decide.py", "person_part"),
+    ("        Reasoner._typed_facts", "reasoner/decide.py", "_typed_facts"),
+    ("        parse_assumed", "reasoner/params.py", "parse_assumed"),
+    ("      claim_part: claim facts, claim atoms, signature", "reasoner/decide.py", "claim_part"),
+    ("        Reasoner._claim_facts", "reasoner/decide.py", "_claim_facts"),
+    ("      evaluate_atom (person and claim parts)", "reasoner/numeric.py", "evaluate_atom"),
+    ("    Reasoner._decision (decided core kept, or solved and assembled)", "reasoner/decide.py", "_decision"),
+    ("      Reasoner._ground", "reasoner/decide.py", "_ground"),
+    ("      GroundPolicy.solve (cache lookup; clingo on a new signature)", "reasoner/solve.py", "solve"),
+    ("      Reasoner._assemble (items, citations)", "reasoner/decide.py", "_assemble"),
     ("  Settler._catastrophic (大病保险 + text)", "reasoner/settle.py", "_catastrophic"),
     ("  Settler._assistance (医疗救助 + text)", "reasoner/settle.py", "_assistance"),
     ("  numeric.yuan (amount → text)", "reasoner/numeric.py", "yuan"),
     ("  numeric.round_fen (Fraction)", "reasoner/numeric.py", "round_fen"),
     ("  numeric.pct (rate → text, Decimal)", "reasoner/numeric.py", "pct"),
-    ("prototype settle (whole path)", "bench/settle_run.py", "prototype_settle"),
-    ("  CachedDecider.decide", "bench/settle_run.py", "decide"),
 ]
 
 
@@ -399,32 +227,26 @@ def profile(n: int) -> dict[str, Any]:
     records = generate_settle(n, seed=3)
     n_claims = sum(len(r["就医"]) for r in records)
     out: dict[str, Any] = {"persons": n, "claims": n_claims}
-    for name in ("reasoner", "prototype"):
-        reasoner = _warm_reasoner()
-        if name == "reasoner":
-            call = lambda rec, reasoner=reasoner: reasoner_settle(reasoner, rec)
-        else:
-            decider = CachedDecider(reasoner)
-            call = lambda rec, decider=decider: prototype_settle(decider, rec)
-        gc.collect()
-        prof = cProfile.Profile()
-        t0 = time.perf_counter()
-        prof.enable()
-        for rec in records:
-            call(rec)
-        prof.disable()
-        wall = time.perf_counter() - t0
-        stats = pstats.Stats(prof, stream=io.StringIO())
-        stages = _stage_times(stats)
-        total = max((t for label, (t, _) in stages.items() if "whole path" in label), default=wall)
-        out[name] = {
-            "profiled_seconds": round(wall, 2),
-            "stages": [{"stage": label, "cum_s": round(stages[label][0], 3), "calls": stages[label][1],
-                        "share_pct": round(100 * stages[label][0] / total, 1),
-                        "us_per_claim": round(1e6 * stages[label][0] / n_claims, 1)}
-                       for label, _, _ in STAGES if label in stages],
-            "top_own_time": _top(stats, 20, 2),
-        }
+    reasoner = _warm_reasoner()
+    gc.collect()
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    for rec in records:
+        reasoner_settle(reasoner, rec)
+    prof.disable()
+    wall = time.perf_counter() - t0
+    stats = pstats.Stats(prof, stream=io.StringIO())
+    stages = _stage_times(stats)
+    total = max((t for label, (t, _) in stages.items() if "whole path" in label), default=wall)
+    out["reasoner"] = {
+        "profiled_seconds": round(wall, 2),
+        "stages": [{"stage": label, "cum_s": round(stages[label][0], 3), "calls": stages[label][1],
+                    "share_pct": round(100 * stages[label][0] / total, 1),
+                    "us_per_claim": round(1e6 * stages[label][0] / n_claims, 1)}
+                   for label, _, _ in STAGES if label in stages],
+        "top_own_time": _top(stats, 20, 2),
+    }
     return out
 
 
@@ -434,11 +256,12 @@ def report(results: dict[str, Any]) -> str:
     for b in results["sizes"]:
         n = f"{b['persons']:,}"
         x = " (EXTRAPOLATED from " + f"{b['extrapolated_from']:,})" if "extrapolated_from" in b else ""
-        r, p, mem = b["reasoner"], b["prototype"], b["memory"]
+        r, mem = b["reasoner"], b["memory"]
         solves = f", {r['solves']} solves" if "solves" in r else ""
+        cores = f", {r['decided_cores']:,} decided cores kept" if "decided_cores" in r else ""
         rows.append((f"settle {n} ({b['claims']:,} claims)",
                      (f"{r['persons_per_s']:,} persons/s, {r['claims_per_s']:,} claims/s ({r['seconds']} s, "
-                     f"{r['us_per_claim']} µs/claim{solves}){x}")))
+                     f"{r['us_per_claim']} µs/claim{solves}{cores}){x}")))
         if "repeat" in r:
             rr = r["repeat"]
             rows.append((f"settle {n} repeat", (f"{rr['persons_per_s']:,} persons/s, {rr['claims_per_s']:,} claims/s ({rr['seconds']} s, "
@@ -450,8 +273,6 @@ def report(results: dict[str, Any]) -> str:
         memtxt = f"{mem['peak_mb']} MB for {mem['measured_persons']:,} persons ({mem['bytes_per_person']:,} B/person)"
         if mem["extrapolated"]:
             memtxt += f" → ≈ {mem['peak_mb_at_n']} MB at {n} (scaled)"
-        if "prototype_peak_mb" in mem:
-            memtxt += f"; prototype {mem['prototype_peak_mb']} MB ({mem['prototype_bytes_per_person']:,} B/person)"
         rows.append((f"settle {n} peak memory (tracemalloc)", memtxt))
         if "numpy" in b:
             np_ = b["numpy"]
@@ -464,19 +285,6 @@ def report(results: dict[str, Any]) -> str:
                                            f"({a['all_fields']}% also on 医保后自付 and status; {a['disagreeing_claims']} differ)")))
             e = b["explain"]
             rows.append((f"explain one person {n}", f"p50 {e['p50_ms']:.2f} ms, p99 {e['p99_ms']:.2f} ms over {e['persons']} persons"))
-        ptxt = f"{p['persons_per_s']:,} persons/s, {p['claims_per_s']:,} claims/s ({p['seconds']} s, {p['us_per_claim']} µs/claim"
-        if "speedup" in p:
-            c = p["comparison"]
-            ptxt += (f"; ×{p['speedup']} faster; ×{p['ratio_vs_numpy_settle']:,} numpy settle, "
-                     f"×{p['ratio_vs_numpy_columns_and_settle']:,} numpy columns+settle; "
-                     f"{'IDENTICAL' if c['identical'] else 'DIFFERS'}: {c['persons_differing']} of {c['persons']:,} persons differ, "
-                     f"texts {c['texts_differing']}/{c['texts_compared']}, JSON {c['json_differing']}/{c['json_compared']}")
-        rows.append((f"PROTOTYPE cached decisions {n}", ptxt + ")" + x))
-        if "repeat" in p:
-            pr_ = p["repeat"]
-            rows.append((f"PROTOTYPE {n} repeat", (f"{pr_['persons_per_s']:,} persons/s, {pr_['claims_per_s']:,} claims/s ({pr_['seconds']} s, "
-                                                  f"{pr_['us_per_claim']} µs/claim; ×{pr_.get('speedup', '?')} the reasoner's repeat; "
-                                                  f"×{pr_.get('ratio_vs_numpy_settle', '?'):,} numpy settle)")))
     if "stress" in results:
         a = results["stress"]["agreement"]
         cov = results["stress"]["coverage"]
@@ -488,14 +296,13 @@ def report(results: dict[str, Any]) -> str:
     text = head + ("\n" + _table(rows) if rows else "")
     if "profile" in results:
         pr = results["profile"]
-        for name in ("reasoner", "prototype"):
-            text += f"\n\nprofile ({name}, cProfile, {pr['persons']:,} persons, {pr['claims']:,} claims; "
-            text += f"{pr[name]['profiled_seconds']} s under the profiler)\n"
-            text += _table([(s["stage"], (f"{s['cum_s']:7.3f} s  {s['share_pct']:5.1f}%  {s['us_per_claim']:6.1f} µs/claim  "
-                                         f"{s['calls']:,} calls")) for s in pr[name]["stages"]])
-            text += "\n  top functions by own time:\n"
-            text += _table([(t["function"], f"own {t['own_s']:.3f} s, cum {t['cum_s']:.3f} s, {t['calls']:,} calls")
-                            for t in pr[name]["top_own_time"][:12]])
+        text += f"\n\nprofile (reasoner, cProfile, {pr['persons']:,} persons, {pr['claims']:,} claims; "
+        text += f"{pr['reasoner']['profiled_seconds']} s under the profiler)\n"
+        text += _table([(s["stage"], (f"{s['cum_s']:7.3f} s  {s['share_pct']:5.1f}%  {s['us_per_claim']:6.1f} µs/claim  "
+                                     f"{s['calls']:,} calls")) for s in pr["reasoner"]["stages"]])
+        text += "\n  top functions by own time:\n"
+        text += _table([(t["function"], f"own {t['own_s']:.3f} s, cum {t['cum_s']:.3f} s, {t['calls']:,} calls")
+                        for t in pr["reasoner"]["top_own_time"][:12]])
     return text
 
 

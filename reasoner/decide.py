@@ -3,6 +3,16 @@
 Pipeline per person: pick the policy in force → type the record's facts by the policy's
 declarations → numeric layer: evaluate atomic conditions and the date's benefit values →
 signature → clingo (cached per signature) → Decision. Nothing here knows a region.
+
+The work splits in two. The person part (PersonPart: typed facts, the date context's values,
+the atomic conditions that name no 就医事实) depends on the person, the policy and the year
+only; the claim part (the person as of the date, claim facts, claim-level conditions, the
+signature) on the date and the claim. A settlement (settle.Settler) keeps its person's parts
+in a PersonParts and pays for the person part once per policy and year, not once per claim.
+The decided core of a Decision (status, categories, items with their citations, the answer
+set) is kept per Reasoner, LRU, under everything it is computed from (see Reasoner._decision),
+so a person sharing a signature with an earlier one, or a second claim of the same person,
+gets the same core and only the person-specific fields are rebuilt.
 """
 from __future__ import annotations
 
@@ -14,7 +24,7 @@ from typing import Any, Generic, Iterable, TypeVar
 
 from . import ast
 from .compile import ITEM_LABEL, OTHER_DEPARTMENT, CompiledPolicy
-from .numeric import AtomResult, Evaluated, Missing, evaluate, evaluate_atom, month_relation, parse_bool, parse_money, parse_rate, ranks, round_fen, yuan, pct
+from .numeric import AtomResult, Evaluated, Missing, ParamLookup, evaluate, evaluate_atom, month_relation, parse_bool, parse_money, parse_rate, ranks, round_fen, yuan, pct
 from .params import parse_assumed
 from .person import Claim, Person, RecordError, parse_person
 from .policies import PolicySet, Selection
@@ -103,6 +113,37 @@ class Decision:
 
 
 @dataclass
+class PersonPart:
+    """What a decision needs of a person under one policy and year, whatever the date and claim."""
+
+    policy: CompiledPolicy
+    facts: dict[str, Any]  #: typed by the policy's 事实 declarations
+    context: tuple[Any, ...]  #: Reasoner.context_key: what `values` depend on
+    values: dict[str, Evaluated]  #: the date context's benefit values (the Reasoner's cached dict)
+    lookup: ParamLookup  #: parameters of the region and year, with the record's 假设参数
+    atoms: dict[str, AtomResult] | None  #: the atomic conditions that name no 就医事实; None: evaluate all per claim
+    per_person: tuple[str, ...]  #: facts whose amount enters a value (e.g. 2.2% × 缴费基数)
+
+
+class PersonParts:
+    """The person parts of one person's decisions, by policy and year.
+
+    A Settler keeps one: its claims share the person's typed facts, date context and
+    person-level conditions. It holds the parts of one Person object at a time (compared by
+    identity): handed another person, it forgets the previous one's.
+    """
+
+    def __init__(self) -> None:
+        self.person: Person | None = None
+        self.parts: dict[tuple[str, int], PersonPart] = {}
+
+    def of(self, person: Person) -> dict[tuple[str, int], PersonPart]:
+        if person is not self.person:
+            self.person, self.parts = person, {}
+        return self.parts
+
+
+@dataclass
 class Prepared:
     """A decision up to its signature: everything the numeric layer computed for one person."""
 
@@ -112,6 +153,33 @@ class Prepared:
     values: dict[str, Evaluated]
     atoms: dict[str, AtomResult]
     signature: Signature
+    part: PersonPart | None = None  #: the person part it was prepared from
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What deciding reads from a policy's declarations, worked out once per policy."""
+
+    fact_decls: dict[str, ast.Decl]
+    units: dict[str, str]  #: 事实 → unit
+    claim_decls: dict[str, ast.Decl]
+    all_units: dict[str, str]  #: 事实 and 就医事实 → unit, as a claim's conditions see them
+    claim_kinds: list[str]
+    claim_atoms: frozenset[str]  #: atomic conditions that read a 就医事实 (or that cannot be told apart)
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """The part of a Decision that is the same for every person with the same key (Reasoner._decision)."""
+
+    status: str
+    categories: tuple[str, ...]
+    groups: tuple[str, ...]
+    undetermined: tuple[str, ...]
+    missing: tuple[str, ...]
+    items: tuple[ItemDecision, ...]
+    answer: Answer
+    warnings: tuple[str, ...]
 
 
 K = TypeVar("K")
@@ -145,6 +213,7 @@ class Recent(OrderedDict[K, V], Generic[K, V]):
 
 CONTEXTS_KEPT = 1024  #: date contexts (policy, year, region, 假设参数) whose evaluated values are kept
 GROUNDS_KEPT = 256  #: clingo groundings kept (one per distinct ranking of the benefit values)
+DECISIONS_KEPT = 4096  #: decided cores kept (Reasoner._decision); each holds its items and answer set
 
 
 class Reasoner:
@@ -157,10 +226,27 @@ class Reasoner:
         self._values: Recent[tuple[Any, ...], dict[str, Evaluated]] = Recent(CONTEXTS_KEPT)
         # keyed by id(values): entries hold the values themselves, so an id is never reused while its entry lives
         self._ground_of_values: Recent[int, tuple[dict[str, Evaluated], GroundPolicy]] = Recent(CONTEXTS_KEPT)
+        self._decided: Recent[tuple[Any, ...], _Decided] = Recent(DECISIONS_KEPT)
+        self._layouts: dict[str, tuple[CompiledPolicy, _Layout]] = {}  #: by policy name: as many as the policy set has
 
     # ---------------------------------------------------------------- inputs
+    def _layout(self, policy: CompiledPolicy) -> _Layout:
+        hit = self._layouts.get(policy.name)
+        if hit is not None and hit[0] is policy:
+            return hit[1]
+        decls = policy.source.decls
+        facts = {d.name.text: d for d in decls if d.kind == "fact"}
+        claims = {d.name.text: d for d in decls if d.kind == "claim_fact"}
+        units = {name: d.unit or "" for name, d in facts.items()}
+        claim_units = {name: d.unit or "" for name, d in claims.items()}
+        claim_atoms = frozenset(aid for aid, cond in policy.atoms.items()
+                                if (names := _atom_names(cond)) is None or not names.isdisjoint(claim_units))
+        layout = _Layout(facts, units, claims, units | claim_units, [d.name.text for d in decls if d.kind == "claim_kind"], claim_atoms)
+        self._layouts[policy.name] = (policy, layout)
+        return layout
+
     def _typed_facts(self, policy: CompiledPolicy, person: Person) -> dict[str, Any]:
-        decls = {d.name.text: d for d in policy.source.decls if d.kind == "fact"}
+        decls = self._layout(policy).fact_decls
         typed: dict[str, Any] = {}
         for name, raw in person.facts.items():
             if name not in decls:
@@ -213,36 +299,97 @@ class Reasoner:
         return self._grounds.get_recent(key) or self._grounds.put(key, GroundPolicy(policy, list(facts), self.solve_timeout))
 
     # ---------------------------------------------------------------- decision
-    def decide(self, record: Person | dict[str, Any], claim: Claim | None = None) -> Decision:
-        """Decide as of the record's date, or, for a claim, as of the claim's date with its facts."""
-        prep = self.prepare(record, claim)
-        answer = self._ground(prep.selection.policy, prep.values).solve(prep.signature)
-        decision = self._assemble(prep.person, prep.selection, answer, prep.atoms, prep.values, prep.facts)
+    def decide(self, record: Person | dict[str, Any], claim: Claim | None = None, parts: PersonParts | None = None) -> Decision:
+        """Decide as of the record's date, or, for a claim, as of the claim's date with its facts.
+
+        `parts` keeps the person part between calls for the same Person (a settlement's claims)."""
+        prep = self.prepare(record, claim, parts=parts)
+        decision = self._decision(prep)
         decision.claim = claim
         return decision
 
-    def prepare(self, record: Person | dict[str, Any], claim: Claim | None = None, index: int = 0) -> Prepared:
+    def prepare(self, record: Person | dict[str, Any], claim: Claim | None = None, index: int = 0,
+                parts: PersonParts | None = None) -> Prepared:
         """Everything up to the solve: policy, typed facts, the date's values, atom truth values, signature."""
         person = record if isinstance(record, Person) else parse_person(record, index)
-        if claim is not None:
-            person = replace(person, date=claim.date)
-        selection = self.policies.select(person.region, person.date)
+        on = person if claim is None else replace(person, date=claim.date)
+        selection = self.policies.select(on.region, on.date)
         policy = selection.policy
+        kept = parts.of(person) if parts is not None else {}
+        part = kept.get((policy.name, on.year))
+        if part is None or part.policy is not policy:
+            part = kept[(policy.name, on.year)] = self.person_part(policy, on)
+        return self.claim_part(part, on, selection, claim)
+
+    def person_part(self, policy: CompiledPolicy, person: Person) -> PersonPart:
+        """The person's typed facts, date context and person-level atomic conditions under `policy`.
+
+        Depends on the person's identities (checked), facts, region, year and 假设参数, not on the date."""
+        layout = self._layout(policy)
         self._check_identities(policy, person)
         facts = self._typed_facts(policy, person)
-        fact_units = {d.name.text: d.unit or "" for d in policy.source.decls if d.kind == "fact"}
         assumed = parse_assumed(person.assumed)
-        values = self._context(policy, person, set(fact_units), assumed)
+        context = self.context_key(policy, person, assumed)
+        values = self._context(policy, person, set(layout.units), assumed)
+        region, year, params = person.region, person.year, self.policies.params
+        lookup: ParamLookup = lambda name: params.lookup(name, region, year, assumed)
+        atoms: dict[str, AtomResult] | None
+        try:
+            atoms = {aid: evaluate_atom(cond, facts, layout.units, lookup) for aid, cond in policy.atoms.items()
+                     if aid not in layout.claim_atoms}
+        except Exception:  # noqa: BLE001 — every claim evaluates all its conditions in order, so it raises what it would have
+            atoms = None
+        per_person = tuple(sorted({ev.per_person.of.text for ev in values.values() if ev.per_person is not None}))
+        return PersonPart(policy, facts, context, values, lookup, atoms, per_person)
+
+    def claim_part(self, part: PersonPart, person: Person, selection: Selection, claim: Claim | None) -> Prepared:
+        """The rest, as of the person's date: the claim's facts, the conditions that read them, the signature."""
+        policy = selection.policy
+        layout = self._layout(policy)
         if claim is not None:
-            facts |= self._claim_facts(policy, person, claim)
-            fact_units |= {d.name.text: d.unit or "" for d in policy.source.decls if d.kind == "claim_fact"}
-        lookup = lambda name: self.policies.params.lookup(name, person.region, person.year, assumed)  # noqa: E731
-        atoms = {aid: evaluate_atom(cond, facts, fact_units, lookup) for aid, cond in policy.atoms.items()}
-        return Prepared(person, selection, facts, values, atoms, self.signature(policy, person, atoms, claim.kind if claim else ""))
+            facts = part.facts | self._claim_facts(policy, person, claim)
+            units = layout.all_units
+        else:
+            facts, units = dict(part.facts), layout.units
+        kept, lookup = part.atoms, part.lookup
+        if kept is None:
+            atoms = {aid: evaluate_atom(cond, facts, units, lookup) for aid, cond in policy.atoms.items()}
+        else:
+            atoms = {aid: kept[aid] if aid in kept else evaluate_atom(cond, facts, units, lookup) for aid, cond in policy.atoms.items()}
+        return Prepared(person, selection, facts, part.values, atoms, self.signature(policy, person, atoms, claim.kind if claim else ""), part)
+
+    def _decision(self, prep: Prepared) -> Decision:
+        """The Decision for a prepared person: the decided core from the cache, or solved and assembled.
+
+        The core (status, categories, groups, undetermined, missing, items, answer, warnings) is a
+        function of exactly what its key holds: the policy (content hash) and date context (→ the
+        values and the grounding), the Signature (→ the answer set), what each unknown atomic
+        condition lacks (→ the missing texts), and the amounts of the facts a per-person value
+        reads (→ that item's value). The rest of the Decision (the person as of the date, the
+        selection note, atom results, facts) is the person's own and is never shared.
+        """
+        policy, part = prep.selection.policy, prep.part
+        key = None
+        if part is not None:
+            unknown = tuple((aid, r.missing) for aid, r in prep.atoms.items() if r.value is None)
+            amounts = tuple(prep.facts.get(name) for name in part.per_person)
+            key = (policy.content_hash, part.context, prep.signature, unknown, amounts)
+            core = self._decided.get_recent(key)
+            if core is not None:
+                return Decision(prep.person, policy, prep.selection.note, core.status, list(core.categories), list(core.groups),
+                                list(core.undetermined), list(core.missing), list(core.items), core.answer, prep.atoms,
+                                prep.values, prep.facts, list(core.warnings))
+        answer = self._ground(policy, prep.values).solve(prep.signature)
+        decision = self._assemble(prep.person, prep.selection, answer, prep.atoms, prep.values, prep.facts)
+        if key is not None:
+            self._decided.put(key, _Decided(decision.status, tuple(decision.categories), tuple(decision.groups),
+                                            tuple(decision.undetermined), tuple(decision.missing), tuple(decision.items),
+                                            decision.answer, tuple(decision.warnings)))
+        return decision
 
     def _claim_facts(self, policy: CompiledPolicy, person: Person, claim: Claim) -> dict[str, Any]:
-        decls = {d.name.text: d for d in policy.source.decls if d.kind == "claim_fact"}
-        kinds = [d.name.text for d in policy.source.decls if d.kind == "claim_kind"]
+        layout = self._layout(policy)
+        decls, kinds = layout.claim_decls, layout.claim_kinds
         if claim.kind not in kinds:
             raise RecordError(f"就医[{claim.id}].类别", f"「{policy.name}」没有就医类别「{claim.kind}」；可用的就医类别：{'、'.join(kinds)}", person.id)
         typed: dict[str, Any] = {k: v for k, v in claim.builtin_facts().items() if k in decls}
@@ -344,6 +491,23 @@ def _benefit_clause(answer: Answer, item: Any, scope: Any, cat: Any, vid: Any) -
         if (i, s, v) == (item, scope, vid) and c in (cat, "all"):
             return str(cl)
     raise KeyError(vid)
+
+
+def _atom_names(cond: Any) -> set[str] | None:
+    """The names (facts or parameters) numeric.evaluate_atom reads for an atomic condition; None for a kind it does not know."""
+    if isinstance(cond, ast.BoolFact):
+        return {cond.name.text}
+    if not isinstance(cond, ast.Comparison):
+        return None
+    names = set()
+    for op in (cond.left, cond.right):
+        if isinstance(op, ast.NameRef):
+            names.add(op.name.text)
+        elif isinstance(op, ast.PercentOf):
+            names.add(op.of.text)
+        elif not isinstance(op, (ast.Amount, ast.Percent, ast.Number)):
+            return None
+    return names
 
 
 def _convert(unit: str, raw: Any) -> Any:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from . import ast
 from .compile import ITEM_CONST, CompiledPolicy
-from .decide import ITEM_DECIDED, ITEM_UNDECIDED, STATUS_UNDECIDED, Citation, Decision, Reasoner
+from .decide import ITEM_DECIDED, ITEM_UNDECIDED, STATUS_UNDECIDED, Citation, Decision, PersonParts, Reasoner
 from .numeric import ROUNDING, pct, round_fen, yuan
 from .person import Catastrophic, Claim, Person, Segment, parse_person
 
@@ -213,13 +213,14 @@ class Settler:
         """`view_of` replaces 待遇就高 by given values (what-if: "had the person been in category C")."""
         self.reasoner, self.person, self.year, self.view_of = reasoner, person, year, view_of
         self.state = YearState()
+        self.parts = PersonParts()  #: the person part of the decisions, worked out once for all claims (per policy and year)
 
     def run(self) -> Settlement:
         claims = sorted((c for c in self.person.claims if c.date.year == self.year), key=lambda c: c.date)
         return Settlement(self.person, self.year, [self.claim(c) for c in claims], self.state)
 
     def claim(self, claim: Claim) -> ClaimResult:
-        decision = self.reasoner.decide(self.person, claim)
+        decision = self.reasoner.decide(self.person, claim, parts=self.parts)
         result = ClaimResult(claim, decision, CLAIM_SETTLED)
         self._catastrophic(result)
         if result.status == CLAIM_UNDECIDED:
