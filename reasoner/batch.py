@@ -246,7 +246,7 @@ class _Batch:
             if ctx is None:
                 plan = self._plan(policy)
                 values = self.reasoner._context(policy, person, set(plan.units))
-                ground = self.reasoner._ground(policy, values)  # ground now, once per context
+                ground = self.reasoner._ground(policy, values, justify=False)  # once per context; summaries need no why
                 assumed = parse_assumed(person.assumed)
                 lookup = lambda name: self.reasoner.policies.params.lookup(name, person.region, person.year, assumed)
                 consts = {}
@@ -516,7 +516,7 @@ class _Batch:
         s = self.cache.summary_index.get(skey)
         if s is None:
             if ground is None:
-                ground = self.reasoner._ground(prep.selection.policy, prep.values)
+                ground = self.reasoner._ground(prep.selection.policy, prep.values, justify=False)
             if prep.signature not in ground.cache:
                 self.cache.solves += 1
             answer = ground.solve(prep.signature)

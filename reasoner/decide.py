@@ -222,10 +222,10 @@ class Reasoner:
     def __init__(self, policies: PolicySet, solve_timeout: float | None = None):
         self.policies = policies
         self.solve_timeout = solve_timeout  #: seconds per clingo solve (the service sets one); None: no limit
-        self._grounds: Recent[tuple[str, tuple[str, ...]], GroundPolicy] = Recent(GROUNDS_KEPT)
+        self._grounds: Recent[tuple[str, tuple[str, ...], bool], GroundPolicy] = Recent(GROUNDS_KEPT)
         self._values: Recent[tuple[Any, ...], dict[str, Evaluated]] = Recent(CONTEXTS_KEPT)
         # keyed by id(values): entries hold the values themselves, so an id is never reused while its entry lives
-        self._ground_of_values: Recent[int, tuple[dict[str, Evaluated], GroundPolicy]] = Recent(CONTEXTS_KEPT)
+        self._ground_of_values: Recent[tuple[int, bool], tuple[dict[str, Evaluated], GroundPolicy]] = Recent(CONTEXTS_KEPT)
         self._decided: Recent[tuple[Any, ...], _Decided] = Recent(DECISIONS_KEPT)
         self._layouts: dict[str, tuple[CompiledPolicy, _Layout]] = {}  #: by policy name: as many as the policy set has
 
@@ -281,22 +281,25 @@ class Reasoner:
             values = self._values.put(key, {vid: evaluate(v.item, v.value, year, lookup, facts) for vid, v in policy.values.items()})
         return values
 
-    def _ground(self, policy: CompiledPolicy, values: dict[str, Evaluated]) -> GroundPolicy:
-        """The grounding for a date context; found by the identity of its (cached, long-lived) values."""
-        hit = self._ground_of_values.get_recent(id(values))
+    def _ground(self, policy: CompiledPolicy, values: dict[str, Evaluated], justify: bool = True) -> GroundPolicy:
+        """The grounding for a date context; found by the identity of its (cached, long-lived) values.
+
+        justify=False: a grounding without justify.lp, for callers that keep only what was decided
+        (the batch's summaries); its answer sets must never be explained."""
+        hit = self._ground_of_values.get_recent((id(values), justify))
         if hit is not None and hit[0] is values:
             return hit[1]
-        ground = self._ground_for(policy, values)
-        self._ground_of_values.put(id(values), (values, ground))
+        ground = self._ground_for(policy, values, justify)
+        self._ground_of_values.put((id(values), justify), (values, ground))
         return ground
 
-    def _ground_for(self, policy: CompiledPolicy, values: dict[str, Evaluated]) -> GroundPolicy:
+    def _ground_for(self, policy: CompiledPolicy, values: dict[str, Evaluated], justify: bool) -> GroundPolicy:
         rank = ranks({vid: (policy.values[vid].item, policy.values[vid].scope, ev) for vid, ev in values.items()})
         absent = {vid for vid, ev in values.items() if ev.absent}
         unknown = {vid for vid, ev in values.items() if ev.missing and not ev.absent}
         facts = tuple(context_facts(rank, absent, unknown))
-        key = (policy.content_hash, facts)
-        return self._grounds.get_recent(key) or self._grounds.put(key, GroundPolicy(policy, list(facts), self.solve_timeout))
+        key = (policy.content_hash, facts, justify)
+        return self._grounds.get_recent(key) or self._grounds.put(key, GroundPolicy(policy, list(facts), self.solve_timeout, justify))
 
     # ---------------------------------------------------------------- decision
     def decide(self, record: Person | dict[str, Any], claim: Claim | None = None, parts: PersonParts | None = None) -> Decision:

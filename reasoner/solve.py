@@ -31,14 +31,17 @@ class SolverTimeout(SolverError):
     """A solve ran past its time limit and was cancelled (a service must never hang a worker)."""
 
 
-@lru_cache(maxsize=1)
-def generic_program() -> str:
+@lru_cache(maxsize=2)
+def generic_program(justify: bool = True) -> str:
+    """decide.lp, and justify.lp unless only the decision is wanted (justify.lp adds the why/because
+    atoms of explanations — half of an answer set — and nothing the decision itself reads)."""
+    names = ASP_PROGRAMS if justify else ASP_PROGRAMS[:1]
     try:
         base = resources.files("reasoner.asp")
-        return "\n".join(base.joinpath(name).read_text(encoding="utf-8") for name in ASP_PROGRAMS)
+        return "\n".join(base.joinpath(name).read_text(encoding="utf-8") for name in names)
     except (ModuleNotFoundError, FileNotFoundError):
         folder = Path(__file__).resolve().parent / "asp"
-        return "\n".join((folder / name).read_text(encoding="utf-8") for name in ASP_PROGRAMS)
+        return "\n".join((folder / name).read_text(encoding="utf-8") for name in names)
 
 
 _CONVERTED: dict[int, Term] = {}
@@ -118,11 +121,12 @@ class Messages:
 class GroundPolicy:
     """A policy ground for one date context; solves signatures by external assignment."""
 
-    def __init__(self, policy: CompiledPolicy, context_facts: list[str], timeout: float | None = None):
+    def __init__(self, policy: CompiledPolicy, context_facts: list[str], timeout: float | None = None, justify: bool = True):
         self.timeout = timeout  #: seconds a solve may take before it is cancelled; None: no limit
+        self.justify = justify  #: False: answer sets without why/because (batch summaries; never explained)
         self.messages = Messages()
         self.control = clingo.Control(["--models=1"], logger=self.messages, message_limit=1000)
-        self.control.add("base", [], generic_program() + "\n" + policy.text() + "\n".join(context_facts) + "\n")
+        self.control.add("base", [], generic_program(justify) + "\n" + policy.text() + "\n".join(context_facts) + "\n")
         self.control.ground([("base", [])])
         undefined = [m for c, m in self.messages.items if c == clingo.MessageCode.AtomUndefined]
         if undefined:
