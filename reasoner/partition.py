@@ -16,7 +16,6 @@ position inside a chunk, so chunking cannot change a result.
 """
 from __future__ import annotations
 
-import functools
 import gc
 import hashlib
 import json
@@ -212,13 +211,25 @@ def _decide_output(numbers: pa.Array, result: BatchResult, ids: pa.Array, region
     return pa.Table.from_pydict(columns, schema=DECIDE_SCHEMA)
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _summary_cells(s: Summary) -> tuple[str, str, str | None, str | None, str]:
+Cells = tuple[str, str, "str | None", "str | None", str]
+_CELLS: dict[int, tuple[Summary, Cells]] = {}  #: by id(summary); an entry holds its summary, so the id is not reused
+CELLS_KEPT = 1 << 16
+
+
+def _summary_cells(s: Summary) -> Cells:
     """A summary's cells, computed once per distinct summary in a process (shared by all its rows,
-    chunk after chunk); an empty list is an empty cell (None), which CSV and Parquet read back alike."""
+    chunk after chunk; found by identity, as hashing a summary costs more than this lookup saves);
+    an empty list is an empty cell (None), which CSV and Parquet read back alike."""
+    hit = _CELLS.get(id(s))
+    if hit is not None and hit[0] is s:
+        return hit[1]
+    if len(_CELLS) >= CELLS_KEPT:
+        _CELLS.clear()
     items = {it.label: {"状态": it.status, "类别": it.category, "值": it.value, "数值": it.number} for it in s.items}
-    return (s.policy, s.status, "、".join(s.categories) or None, "、".join(s.missing) or None,
-            json.dumps(items, ensure_ascii=False, separators=(",", ":")))
+    cells = (s.policy, s.status, "、".join(s.categories) or None, "、".join(s.missing) or None,
+             json.dumps(items, ensure_ascii=False, separators=(",", ":")))
+    _CELLS[id(s)] = (s, cells)
+    return cells
 
 
 def _settle_columns(job: Job, reasoner: Reasoner, rows: Sequence[tuple[int, Any]]) -> dict[str, list[Any]]:
