@@ -19,8 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from collections import OrderedDict
-from typing import Any, Generic, Iterable, TypeVar
+from typing import Any, Iterable
 
 from . import ast
 from .compile import ITEM_LABEL, OTHER_DEPARTMENT, CompiledPolicy
@@ -28,6 +27,7 @@ from .numeric import AtomResult, Evaluated, Missing, ParamLookup, evaluate, eval
 from .params import parse_assumed
 from .person import Claim, Person, RecordError, parse_person
 from .policies import PolicySet, Selection
+from .recent import Recent
 from .solve import Answer, GroundPolicy, Signature, context_facts
 
 STATUS_ELIGIBLE, STATUS_NOT_ELIGIBLE, STATUS_UNDECIDED = "符合救助条件", "不符合救助条件", "无法决定"
@@ -180,35 +180,6 @@ class _Decided:
     items: tuple[ItemDecision, ...]
     answer: Answer
     warnings: tuple[str, ...]
-
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class Recent(OrderedDict[K, V], Generic[K, V]):
-    """A mapping that keeps only the `size` most recently used entries.
-
-    A service meets callers' 假设参数 without end: each distinct set is a date context, and
-    keeping every one would grow a long-running process without bound.
-    """
-
-    def __init__(self, size: int):
-        super().__init__()
-        self.size = size
-
-    def get_recent(self, key: K) -> V | None:
-        value = self.get(key)
-        if value is not None:
-            self.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> V:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
-        return value
 
 
 CONTEXTS_KEPT = 1024  #: date contexts (policy, year, region, 假设参数) whose evaluated values are kept

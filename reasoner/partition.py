@@ -38,7 +38,6 @@ from .tables import row_dicts
 
 MODES = ("decide", "settle")
 ERROR_STATUS = "错误"
-ANSWER_LIMIT = 2000  #: answer sets kept per grounding between partitions (trim_answers): bounds a worker's memory
 
 DECIDE_SCHEMA = pa.schema([
     ("行号", pa.int64()), ("编号", pa.string()), ("地区", pa.string()), ("日期", pa.string()),
@@ -150,26 +149,7 @@ def run_partition(job: Job, rows: Rows) -> pa.Table:
     finally:
         if was_enabled:
             gc.enable()
-    trim_answers(reasoner)
     return table
-
-
-def trim_answers(reasoner: Reasoner, limit: int | None = None) -> int:
-    """Keep at most `limit` answer sets per grounding, dropping the oldest; returns how many were dropped.
-
-    Why: a worker's memory would otherwise grow with the distinct signatures it has met
-    (≈ 46 KB per answer set: ≈ 140 MB after 10⁵ Longyan persons, ≈ 700 MB after 10⁶). The
-    batch path keeps each decided Summary in its own small cache, so a dropped answer set is
-    only solved again when a new key needs it; explanations recompute theirs on demand.
-    """
-    limit = ANSWER_LIMIT if limit is None else limit
-    dropped = 0
-    for ground in reasoner._grounds.values():
-        cache = ground.cache
-        while len(cache) > limit:
-            del cache[next(iter(cache))]  # insertion order: the oldest first
-            dropped += 1
-    return dropped
 
 
 def _decide_table(job: Job, reasoner: Reasoner, rows: Rows) -> pa.Table:
@@ -273,5 +253,5 @@ def rules_digest(rules: str | Path) -> str:
     return h.hexdigest()
 
 
-__all__ = ["ANSWER_LIMIT", "ArrowRows", "DECIDE_SCHEMA", "ERROR_STATUS", "Job", "MODES", "SCHEMAS", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
-           "rules_digest", "run_partition", "table_record", "trim_answers"]
+__all__ = ["ArrowRows", "DECIDE_SCHEMA", "ERROR_STATUS", "Job", "MODES", "SCHEMAS", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
+           "rules_digest", "run_partition", "table_record"]

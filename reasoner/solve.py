@@ -17,8 +17,10 @@ from pathlib import Path
 import clingo
 
 from .compile import CompiledPolicy, q
+from .recent import Recent
 
 ASP_PROGRAMS = ("decide.lp", "justify.lp")
+ANSWERS_KEPT = 2000  #: answer sets a grounding keeps (≈ 20–50 KB each): a batch worker meets signatures without end
 
 Term = object  # str | int | tuple (nested function terms)
 
@@ -137,7 +139,7 @@ class GroundPolicy:
         for literal in self._externals.values():
             self.control.assign_external(literal, None)
         self._all_false = [-literal for literal in self._externals.values()]
-        self.cache: dict[Signature, Answer] = {}
+        self.cache: Recent[Signature, Answer] = Recent(ANSWERS_KEPT)
         self.static = self._split_static()
 
     def _split_static(self) -> Atoms:
@@ -163,8 +165,9 @@ class GroundPolicy:
         return self._externals.get(term)
 
     def solve(self, sig: Signature) -> Answer:
-        if sig in self.cache:
-            return self.cache[sig]
+        hit = self.cache.get_recent(sig)
+        if hit is not None:
+            return hit
         wanted = set()
         for ident, dept, relation, ended in sig.claims:
             for term in (("claimed", ident, dept), ("recog", ident, relation)) + ((("ended", ident, ended),) if ended else ()):
@@ -192,8 +195,7 @@ class GroundPolicy:
             atom = to_python(sym)
             name = atom[0] if isinstance(atom, tuple) else atom
             answer.derived.setdefault(str(name), set()).add(_args(atom))
-        self.cache[sig] = answer
-        return answer
+        return self.cache.put(sig, answer)
 
     def _run(self, assumptions: list[int], on_model: Callable[[clingo.Model], None]) -> clingo.SolveResult:
         """One solve; under a time limit it runs in clingo's own thread and is cancelled at the limit
