@@ -55,6 +55,7 @@ from .params import parse_assumed
 from .person import Person, RecordError, parse_person
 from .policies import PolicySelectionError, Selection
 from .solve import GroundPolicy
+from .summary_store import SummaryStore, open_store
 
 #: Errors a row may end in; they are kept in place (Reasoner.decide raises the same ones).
 #: ValueError is the bare error of parse_assumed (a malformed 假设参数 amount).
@@ -136,6 +137,7 @@ class _Cache:
         self.summaries: list[Summary] = []
         self.summary_index: dict[tuple[Any, ...], int] = {}
         self.solves = 0
+        self.store: SummaryStore | None = None  #: summaries shared with the other processes of a run
 
 
 _CACHES: weakref.WeakKeyDictionary[Reasoner, _Cache] = weakref.WeakKeyDictionary()
@@ -146,6 +148,15 @@ def _cache(reasoner: Reasoner) -> _Cache:
     if cache is None:
         cache = _CACHES[reasoner] = _Cache()
     return cache
+
+
+def share_summaries(reasoner: Reasoner, path: str | None) -> None:
+    """Take and give decided summaries through the run's store at path (None: decide alone)."""
+    cache = _cache(reasoner)
+    if (cache.store.path if cache.store else None) != path:
+        if cache.store is not None:
+            cache.store.close()
+        cache.store = open_store(path)
 
 
 def clear_cache(reasoner: Reasoner) -> None:
@@ -175,7 +186,7 @@ class _Batch:
         self.cache = _cache(reasoner)
         self.verify = verify
         self.errors: dict[int, Exception] = {}
-        self.stats = {"rows": len(records), "errors": 0, "exact_rows": 0, "new_keys": 0, "new_summaries": 0,
+        self.stats = {"rows": len(records), "errors": 0, "exact_rows": 0, "new_keys": 0, "new_summaries": 0, "shared_summaries": 0,
                       "solves_before": self.cache.solves}
 
     # ---------------------------------------------------------- contexts and plans
@@ -496,7 +507,7 @@ class _Batch:
         present = tuple(person.facts.get(f) is not None for f in ctx.plan.key_facts)
         pp = self._per_person(ctx, person)
         skey = (ctx.values_key, sig, present, pp)
-        s = self.cache.summary_index.get(skey)
+        s = self._known(skey)
         if s is not None:
             return s
         try:
@@ -513,7 +524,7 @@ class _Batch:
 
     def _summary(self, skey: tuple[Any, ...], prep: _Prepared, ground: GroundPolicy | None = None) -> int:
         """The index of the summary for a (context, signature, facts present, per-person amounts) key."""
-        s = self.cache.summary_index.get(skey)
+        s = self._known(skey)
         if s is None:
             if ground is None:
                 ground = self.reasoner._ground(prep.selection.policy, prep.values, justify=False)
@@ -521,10 +532,26 @@ class _Batch:
                 self.cache.solves += 1
             answer = ground.solve(prep.signature)
             decision = self.reasoner._assemble(prep.person, prep.selection, answer, prep.atoms, prep.values, prep.facts)
-            s = len(self.cache.summaries)
-            self.cache.summaries.append(Summary.of(decision))
-            self.cache.summary_index[skey] = s
+            s = self._add(skey, Summary.of(decision))
             self.stats["new_summaries"] += 1
+            if self.cache.store is not None:
+                self.cache.store.put(skey, self.cache.summaries[s])
+        return s
+
+    def _known(self, skey: tuple[Any, ...]) -> int | None:
+        """A summary this process has, or one another process of the run has stored."""
+        s = self.cache.summary_index.get(skey)
+        if s is None and self.cache.store is not None:
+            shared = self.cache.store.get(skey)
+            if shared is not None:
+                s = self._add(skey, shared)
+                self.stats["shared_summaries"] += 1
+        return s
+
+    def _add(self, skey: tuple[Any, ...], summary: Summary) -> int:
+        s = len(self.cache.summaries)
+        self.cache.summaries.append(summary)
+        self.cache.summary_index[skey] = s
         return s
 
     def _exact_key(self, prep: _Prepared) -> tuple[Any, ...]:
@@ -609,4 +636,4 @@ def decide_batch(reasoner: Reasoner, records: Sequence[Any], *, verify: float = 
             gc.enable()
 
 
-__all__ = ["BatchConsistencyError", "BatchResult", "ItemSummary", "Summary", "clear_cache", "decide_batch"]
+__all__ = ["BatchConsistencyError", "BatchResult", "ItemSummary", "Summary", "clear_cache", "decide_batch", "share_summaries"]

@@ -25,7 +25,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +208,7 @@ def _open_run(run_dir: Path, identity: dict[str, Any], note: Any) -> Manifest:
         return Manifest(identity, done)
     if old is not None:
         note("输入、规则或选项与上次不同：重新开始批处理")
-    for stale in run_dir.glob("chunk-*.parquet"):
+    for stale in [*run_dir.glob("chunk-*.parquet"), *run_dir.glob("summaries.sqlite3*")]:
         stale.unlink()
     manifest = Manifest(identity)
     _write_json(run_dir / "manifest.json", manifest.to_json())
@@ -241,6 +241,7 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
     for leftover in out.parent.glob(f".{out.name}.*.tmp"):  # an output write cut short by a crash
         leftover.unlink()
     manifest = _open_run(run_dir, _identity(job, input_path, chunk_size), note)
+    job = replace(job, summaries=str(run_dir / "summaries.sqlite3"))  # decided once per run, shared by its workers
     resumed = len(manifest.chunks)
     bar = _progress(input_path, manifest, progress)
     total_chunks = 0

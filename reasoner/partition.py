@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .batch import ROW_ERRORS, decide_batch
+from .batch import ROW_ERRORS, decide_batch, share_summaries
 from .batch_table import decide_table
 from .batch_summary import BatchResult, Summary
 from .decide import Reasoner
@@ -86,6 +86,7 @@ class Job:
     rules: str  #: rules folder
     flat: bool  #: rows are flat table rows (person.flat_record) rather than records
     year: int | None = None  #: settle: only this calendar year
+    summaries: str | None = None  #: the run's summary store (batch_run sets it): workers share what they decided
 
 
 # ------------------------------------------------------------------ per-process reasoner
@@ -142,6 +143,7 @@ def run_partition(job: Job, rows: Rows) -> pa.Table:
     gc.disable()  # a chunk makes many short-lived objects and few cycles; collect once afterwards
     try:
         if job.mode == "decide":
+            share_summaries(reasoner, job.summaries)
             table = _decide_table(job, reasoner, rows)
         else:
             table = pa.Table.from_pydict(_settle_columns(job, reasoner, rows.rows() if isinstance(rows, ArrowRows) else rows),

@@ -14,6 +14,7 @@ import csv
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -206,3 +207,25 @@ def test_parquet_chunks_are_exact_whatever_the_row_groups(tmp_path: Path) -> Non
     numbers = [n for c in chunks for n, _ in c.rows()]
     assert numbers == list(range(1, 501))
     assert [row["编号"] for c in chunks for _, row in c.rows()] == table.column("编号").to_pylist()
+
+
+def test_a_run_on_other_rules_does_not_reuse_the_stored_summaries(tmp_path: Path) -> None:
+    """The summary store belongs to one rules digest: changed rules start the run afresh without it."""
+    import shutil
+
+    src = tmp_path / "roster.parquet"
+    write_roster(src, records("decide", 300, seed=4), DECIDE_COLUMNS)
+    out = tmp_path / "out.parquet"
+    _run(Job("decide", RULES, flat=True), src, out, LocalRunner(), 100)
+    store = run_dir_of(out) / "summaries.sqlite3"
+    with sqlite3.connect(store) as db:  # a summary the changed rules would not give
+        db.execute("INSERT INTO summaries VALUES ('planted', x'00')")
+    changed = tmp_path / "rules"
+    shutil.copytree(RULES, changed)
+    (changed / "longyan.rules").write_text((changed / "longyan.rules").read_text(encoding="utf-8") + "\n# 改动\n", encoding="utf-8")
+    out.unlink()
+    _run(Job("decide", str(changed), flat=True), src, out, LocalRunner(), 100)
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT count(*) FROM summaries WHERE key = 'planted'").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM summaries").fetchone()[0] > 0
+    assert pq.read_table(out).num_rows == 300

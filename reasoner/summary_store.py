@@ -1,0 +1,60 @@
+"""This module shares decided summaries between the processes of one batch run (a SQLite file).
+
+A batch worker decides each distinct (date context, signature) once — a clingo solve and the
+assembly of a decision, ≈ 0.5–1 ms — and then reuses it for every row with that key. At 10⁶
+Longyan persons that first decision is most of the work (≈ 16,000 distinct summaries), and
+with N worker processes each solved them all again: N times the work for the same results.
+The run directory's store lets a worker take a summary another worker (or an earlier, crashed
+run of the same work) has already decided.
+
+A summary is a pure function of its key (date context, Signature, facts present, per-person
+amounts) under fixed rules, so taking it from the store gives the same bytes as deciding it
+again; the store belongs to one rules digest and is removed when a run starts afresh. It is a
+cache: written without fsync (synchronous=OFF), and a store that cannot be opened or written
+is simply not used.
+"""
+from __future__ import annotations
+
+import pickle
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from .batch_summary import Summary
+
+
+class SummaryStore:
+    """Summaries by key text (repr of the key: plain tuples of str, int, bool and None)."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE IF NOT EXISTS summaries (key TEXT PRIMARY KEY, summary BLOB NOT NULL)")
+
+    def get(self, key: Any) -> Summary | None:
+        row = self._db.execute("SELECT summary FROM summaries WHERE key = ?", (repr(key),)).fetchone()
+        return None if row is None else pickle.loads(row[0])
+
+    def put(self, key: Any, summary: Summary) -> None:
+        try:
+            self._db.execute("INSERT OR IGNORE INTO summaries VALUES (?, ?)", (repr(key), pickle.dumps(summary)))
+        except sqlite3.OperationalError:  # busy past the timeout: the summary is only not shared
+            pass
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def open_store(path: str | None) -> SummaryStore | None:
+    """The store at path, or None (no path given, or a directory this process cannot reach)."""
+    if not path:
+        return None
+    try:
+        return SummaryStore(path)
+    except sqlite3.Error:
+        return None
+
+
+__all__ = ["SummaryStore", "open_store"]
