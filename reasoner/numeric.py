@@ -5,7 +5,8 @@ comparison of amounts is done here, in Python integers, from the same compiled p
 atomic conditions are evaluated for a person and handed to ASP as t/f facts, benefit
 values are evaluated for a date and handed to ASP as small favourability ranks.
 
-Rounding is stated once: ROUNDING, half-up to the 分, applied only in round_fen().
+Rounding is stated once: ROUNDING, half-up to the 分, applied only in round_fen() and its integer
+forms round_fen_product() and round_fen_sum() (one rule, _half_up).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Callable
+from typing import Callable, Sequence
 
 from . import ast
 
@@ -24,20 +25,80 @@ ROUNDING = "金额按四舍五入精确到分（各文件均未另行规定）"
 
 
 def round_fen(value: Fraction) -> int:
-    """Half-up to the 分; the only place where an exact amount becomes an integer."""
+    """Half-up to the 分 (halves away from zero); the only place where an exact amount becomes an integer.
+
+    Exact integer arithmetic on numerator n and denominator d > 0 (an int is n/1): for n ≥ 0
+    ⌊(2n + d) / 2d⌋ = ⌊|x| + ½⌋, for n < 0 its negation: the same as the Fraction formula
+    (−1 if x < 0 else 1) × ⌊(|x|·2 + 1) / 2⌋ that other values take (tests/test_numeric_fast.py
+    checks the two against each other).
+    """
+    kind = type(value)
+    if kind is int:
+        return value
+    if kind is Fraction:
+        return _half_up(value.numerator, value.denominator)
     sign = -1 if value < 0 else 1
     return sign * int((abs(value) * 2 + 1) // 2)
 
 
+def _half_up(n: int, d: int) -> int:
+    """round_fen(n / d) for integers n and d > 0 (need not be in lowest terms)."""
+    if n >= 0:
+        return (2 * n + d) // (2 * d)
+    return -((d - 2 * n) // (2 * d))
+
+
+def round_fen_product(amount: int, rate: Fraction) -> int:
+    """round_fen(amount × rate) for an amount in 分 and a rate, without building the Fraction."""
+    if type(amount) is int and type(rate) is Fraction:
+        return _half_up(amount * rate.numerator, rate.denominator)
+    return round_fen(amount * rate)
+
+
+def round_fen_sum(terms: Sequence[tuple[int, Fraction]]) -> int:
+    """round_fen(Σ amount × rate) over (amount in 分, rate) pairs, rounded once, in integers."""
+    num, den = 0, 1
+    for amount, rate in terms:
+        if type(amount) is not int or type(rate) is not Fraction:
+            return round_fen(sum((a * r for a, r in terms), Fraction(0)))
+        d = rate.denominator
+        if d == den:
+            num += amount * rate.numerator
+        else:
+            num, den = num * d + amount * rate.numerator * den, den * d
+    return _half_up(num, den)
+
+
 def yuan(fen: int | Fraction) -> str:
     """12345678 分 → '123,456.78元'."""
-    whole = fen if isinstance(fen, int) else (fen.numerator if fen.denominator == 1 else round_fen(fen))
+    if type(fen) is int:
+        if fen >= 0:
+            return f"{fen // 100:,}.{fen % 100:02d}元"
+        whole = fen
+    else:
+        whole = fen if isinstance(fen, int) else (fen.numerator if fen.denominator == 1 else round_fen(fen))
     sign = "-" if whole < 0 else ""
     y, f = divmod(abs(whole), 100)
     return f"{sign}{y:,}.{f:02d}元"
 
 
+_PCT: dict[tuple[int, int], str] = {}  #: pct of the rates met lately, by (numerator, denominator): a policy has a handful
+
+
 def pct(rate: Fraction) -> str:
+    """9/10 → '90%'."""
+    if type(rate) is Fraction:
+        key = (rate.numerator, rate.denominator)  # hashing ints is cheaper than hashing the Fraction
+        text = _PCT.get(key)
+        if text is None:
+            if len(_PCT) >= 1024:
+                _PCT.clear()
+            text = _PCT[key] = _pct(rate)
+        return text
+    return _pct(rate)
+
+
+def _pct(rate: Fraction) -> str:
     text = f"{Decimal(rate.numerator) / Decimal(rate.denominator) * 100:f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
@@ -47,8 +108,31 @@ def pct(rate: Fraction) -> str:
 AMOUNT_TEXT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(万)?\s*元?\s*$")
 
 
+_MONEY: dict[tuple[type, object], int] = {}  #: parse_money of plain str/int values met lately (bounded)
+_MONEY_KEPT = 4096
+
+
 def parse_money(raw: object) -> int:
-    """An input amount in 元 (number or text such as '5万元', '12,000.50') → 分; at most two decimals."""
+    """An input amount in 元 (number or text such as '5万元', '12,000.50') → 分; at most two decimals.
+
+    The same texts come back again and again (every record's 假设参数 and 大病保险, each read by
+    the record's validation and again by every decision), so readings of exact str and int
+    values are remembered (bounded; a value that does not read is never remembered).
+    """
+    kind = type(raw)
+    if kind is str or kind is int:
+        key = (kind, raw)
+        fen = _MONEY.get(key)
+        if fen is None:
+            fen = _parse_money(raw)
+            if len(_MONEY) >= _MONEY_KEPT:
+                _MONEY.clear()
+            _MONEY[key] = fen
+        return fen
+    return _parse_money(raw)
+
+
+def _parse_money(raw: object) -> int:
     if isinstance(raw, bool):
         raise ValueError("应为金额（元），而非是/否")
     if isinstance(raw, (int, float, Decimal)):

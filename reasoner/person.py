@@ -186,7 +186,49 @@ def _claim(item: Any, index: int, rid: str) -> Claim:
                  cost, basic, cat, filed, dict(facts))
 
 
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+_CATASTROPHIC: dict[Any, Catastrophic] = {}  #: parsed 大病保险 objects by content (bounded; Catastrophic is frozen)
+_CATASTROPHIC_KEPT = 256
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _content_key(value: Any) -> Any:
+    """A hashable key equal exactly when two JSON-like values have the same content and types
+    (dicts in their key order; 1, 1.0, True and "1" differ); raises _NotPlain for anything else."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return kind, value
+    if kind is dict:
+        return dict, tuple((k, _content_key(v)) if type(k) is str else _not_plain() for k, v in value.items())
+    if kind is list or kind is tuple:
+        return kind, tuple(_content_key(v) for v in value)
+    raise _NotPlain
+
+
+def _not_plain() -> Any:
+    raise _NotPlain
+
+
 def _catastrophic(data: Any, rid: str) -> Catastrophic:
+    """The record's 大病保险 object, parsed once per distinct content: a batch gives every
+    person the same ordinary parameters. An object that does not parse raises each time."""
+    try:
+        key = _content_key(data)
+    except _NotPlain:
+        return _parse_catastrophic(data, rid)
+    params = _CATASTROPHIC.get(key)
+    if params is None:
+        params = _parse_catastrophic(data, rid)
+        if len(_CATASTROPHIC) >= _CATASTROPHIC_KEPT:
+            _CATASTROPHIC.clear()
+        _CATASTROPHIC[key] = params
+    return params
+
+
+def _parse_catastrophic(data: Any, rid: str) -> Catastrophic:
     _fields(data, "大病保险", CATASTROPHIC_FIELDS, (), rid, "起付线、分段、封顶线")
     if "起付线" not in data or not data.get("分段"):
         raise RecordError("大病保险", "须给出 起付线 和 分段", rid)

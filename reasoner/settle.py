@@ -22,7 +22,7 @@ from typing import Any, Callable
 from . import ast
 from .compile import ITEM_CONST, CompiledPolicy
 from .decide import ITEM_DECIDED, ITEM_UNDECIDED, STATUS_UNDECIDED, Citation, Decision, PersonParts, Reasoner
-from .numeric import ROUNDING, pct, round_fen, yuan
+from .numeric import ROUNDING, pct, round_fen, round_fen_product, round_fen_sum, yuan
 from .person import Catastrophic, Claim, Person, Segment, parse_person
 
 CLAIM_SETTLED, CLAIM_NO_ASSISTANCE, CLAIM_UNDECIDED = "已结算", "不予救助", "无法结算"
@@ -91,10 +91,30 @@ class Settlement:
 
 
 # ------------------------------------------------------------------ 大病保险
+_TILTED: dict[tuple[int, int], tuple[ast.Tilt, Catastrophic | None, tuple[Catastrophic | None, str]]] = {}
+_TILTED_KEPT = 256
+
+
 def _tilted(tilt: ast.Tilt | None, ordinary: Catastrophic | None) -> tuple[Catastrophic | None, str]:
-    """The catastrophic parameters in force for the person: ordinary, or tilted by the policy."""
+    """The catastrophic parameters in force for the person: ordinary, or tilted by the policy.
+
+    Remembered per (tilt, ordinary parameters) object pair (bounded): records of one batch
+    share their ordinary parameters (person._catastrophic) and a policy's tilt is one object.
+    """
     if tilt is None:
         return ordinary, "普通参保人大病保险参数"
+    key = (id(tilt), id(ordinary))
+    hit = _TILTED.get(key)
+    if hit is not None and hit[0] is tilt and hit[1] is ordinary:  # the entry keeps both alive: ids not reused
+        return hit[2]
+    out = _tilt_params(tilt, ordinary)
+    if len(_TILTED) >= _TILTED_KEPT:
+        _TILTED.clear()
+    _TILTED[key] = (tilt, ordinary, out)
+    return out
+
+
+def _tilt_params(tilt: ast.Tilt, ordinary: Catastrophic | None) -> tuple[Catastrophic | None, str]:
     needs_ordinary = tilt.deductible is None or not tilt.segments or not tilt.no_cap
     if needs_ordinary and ordinary is None:
         return None, "缺少普通参保人大病保险参数（起付线、分段、封顶线），无法计算倾斜后的大病保险"
@@ -132,8 +152,7 @@ def settle_catastrophic(claim: Claim, params: Catastrophic, state: YearState) ->
     base = claim.scope_cost - claim.basic_paid
     before, after = state.catastrophic_base, state.catastrophic_base + base
     pieces = _segment_pieces(params, before, after)
-    exact = sum(((hi - lo) * rate for lo, hi, rate in pieces), Fraction(0))
-    amount = round_fen(exact)
+    amount = round_fen_sum([(hi - lo, rate) for lo, hi, rate in pieces])  # = round_fen(Σ (hi − lo) × rate)
     terms = " + ".join(f"({yuan(hi)} − {yuan(lo)}) × {pct(rate)}" for lo, hi, rate in pieces) or "0"
     text = (f"本年累计基本医保后自付 {yuan(before)} → {yuan(after)}，起付线 {yuan(params.deductible)}："
             f"{terms} = {yuan(amount)}")
@@ -157,7 +176,22 @@ def _number(decision: Decision, item: str, project: str) -> tuple[Fraction | Non
     it = next((i for i in decision.items if i.item == item and i.scope == project), None)
     if it is None or it.status != ITEM_DECIDED or it.number is None:
         return None, it.status if it else "不适用"
-    return (None, "inf") if it.number == "inf" else (Fraction(it.number), it.category or "")
+    return (None, "inf") if it.number == "inf" else (_fraction(it.number), it.category or "")
+
+
+_FRACTIONS: dict[str, Fraction] = {}  #: decided numbers as read (a policy has few distinct ones; bounded)
+
+
+def _fraction(text: str) -> Fraction:
+    """Fraction(text) for an ItemDecision.number ("9/10", an amount in 分), remembered per text."""
+    if type(text) is not str:
+        return Fraction(text)
+    number = _FRACTIONS.get(text)
+    if number is None:
+        if len(_FRACTIONS) >= 4096:
+            _FRACTIONS.clear()
+        number = _FRACTIONS[text] = Fraction(text)
+    return number
 
 
 def candidate_view(decision: Decision, candidate: str) -> View:
@@ -320,7 +354,7 @@ class Settler:
         eligible, deductible_text = self._deductible(project, base, int(deductible or 0), "per_stay" in modes)
         if deductible is None:
             deductible_text = f"{yuan(base)}（本项目对其类别未规定起付标准）"
-        raw = round_fen(eligible * rate)
+        raw = round_fen_product(eligible, rate)  # = round_fen(eligible × rate)
         parts.append(f"{deductible_text} × {pct(rate)} = {yuan(raw)}")
         paid = raw
         holders = sorted({str(x) for (p, x) in decision.answer.get("cap_applies") if p == project}, key=lambda x: x != project)
