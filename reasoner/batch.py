@@ -283,6 +283,8 @@ class _Batch:
 
     def finish(self, out: np.ndarray, t0: float) -> BatchResult:
         """The result of rows decided into out (summary index per row, -1 for an error row)."""
+        if self.cache.store is not None:
+            self.cache.store.flush()  # what this batch decided, for the run's other processes
         n = len(out)
         # compact: the distinct summaries this batch uses (in the order the cache first met them)
         valid = out >= 0

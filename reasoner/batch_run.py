@@ -241,7 +241,8 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
     for leftover in out.parent.glob(f".{out.name}.*.tmp"):  # an output write cut short by a crash
         leftover.unlink()
     manifest = _open_run(run_dir, _identity(job, input_path, chunk_size), note)
-    job = replace(job, summaries=str(run_dir / "summaries.sqlite3"))  # decided once per run, shared by its workers
+    if runner.workers > 1:  # one process has nobody to share with: the store would only cost
+        job = replace(job, summaries=str(run_dir / "summaries.sqlite3"))
     resumed = len(manifest.chunks)
     bar = _progress(input_path, manifest, progress)
     total_chunks = 0

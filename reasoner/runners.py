@@ -31,6 +31,7 @@ Chunk = tuple[int, Rows]  #: (chunk index, rows as (row number, raw record), or 
 
 class Runner(Protocol):
     name: str
+    workers: int  #: processes deciding at once: with more than one they share summaries (batch_run)
 
     def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, pa.Table]]: ...
 
@@ -41,6 +42,7 @@ class LocalRunner:
     """In process: the reference every other runner must agree with."""
 
     name = "本进程"
+    workers = 1
 
     def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, pa.Table]]:
         for index, rows in chunks:

@@ -28,7 +28,8 @@ class SummaryStore:
 
     def __init__(self, path: str | Path):
         self.path = str(path)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        self._pending: list[tuple[str, bytes]] = []
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute("CREATE TABLE IF NOT EXISTS summaries (key TEXT PRIMARY KEY, summary BLOB NOT NULL)")
@@ -38,12 +39,22 @@ class SummaryStore:
         return None if row is None else pickle.loads(row[0])
 
     def put(self, key: Any, summary: Summary) -> None:
+        """Keep a summary for the next flush (one transaction per batch: a commit per summary cost
+        about as much as deciding it)."""
+        self._pending.append((repr(key), pickle.dumps(summary)))
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
         try:
-            self._db.execute("INSERT OR IGNORE INTO summaries VALUES (?, ?)", (repr(key), pickle.dumps(summary)))
-        except sqlite3.OperationalError:  # busy past the timeout: the summary is only not shared
+            with self._db:
+                self._db.executemany("INSERT OR IGNORE INTO summaries VALUES (?, ?)", self._pending)
+        except sqlite3.OperationalError:  # busy past the timeout: these summaries are only not shared
             pass
+        self._pending.clear()
 
     def close(self) -> None:
+        self.flush()
         self._db.close()
 
 

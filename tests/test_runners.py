@@ -210,13 +210,14 @@ def test_parquet_chunks_are_exact_whatever_the_row_groups(tmp_path: Path) -> Non
 
 
 def test_a_run_on_other_rules_does_not_reuse_the_stored_summaries(tmp_path: Path) -> None:
-    """The summary store belongs to one rules digest: changed rules start the run afresh without it."""
+    """The summary store (kept when a run has several workers) belongs to one rules digest:
+    changed rules start the run afresh without it."""
     import shutil
 
     src = tmp_path / "roster.parquet"
     write_roster(src, records("decide", 300, seed=4), DECIDE_COLUMNS)
     out = tmp_path / "out.parquet"
-    _run(Job("decide", RULES, flat=True), src, out, LocalRunner(), 100)
+    _run(Job("decide", RULES, flat=True), src, out, PoolRunner(2, RULES), 100)
     store = run_dir_of(out) / "summaries.sqlite3"
     with sqlite3.connect(store) as db:  # a summary the changed rules would not give
         db.execute("INSERT INTO summaries VALUES ('planted', x'00')")
@@ -224,7 +225,7 @@ def test_a_run_on_other_rules_does_not_reuse_the_stored_summaries(tmp_path: Path
     shutil.copytree(RULES, changed)
     (changed / "longyan.rules").write_text((changed / "longyan.rules").read_text(encoding="utf-8") + "\n# 改动\n", encoding="utf-8")
     out.unlink()
-    _run(Job("decide", str(changed), flat=True), src, out, LocalRunner(), 100)
+    _run(Job("decide", str(changed), flat=True), src, out, PoolRunner(2, str(changed)), 100)
     with sqlite3.connect(store) as db:
         assert db.execute("SELECT count(*) FROM summaries WHERE key = 'planted'").fetchone() == (0,)
         assert db.execute("SELECT count(*) FROM summaries").fetchone()[0] > 0
