@@ -27,8 +27,10 @@ The caches are not locked: use one Reasoner per thread. The garbage collector is
 during a batch (the loop makes many short-lived objects and no cycles).
 
 The results (Summary, BatchResult) live in batch_summary.py and the column converters in
-batch_columns.py; whole roster files, chunking, resumption and the runners (process pool,
-Dask) are batch_run.py, partition.py and runners.py, which call decide_batch per chunk.
+batch_columns.py; batch_table.py is the columnar front for Arrow chunks (it computes the same
+contexts, claims ids and fact columns from the cells and calls key_rows and exact_row); whole
+roster files, chunking, resumption and the runners (process pool, Dask) are batch_run.py,
+partition.py and runners.py; summary_store.py shares decided summaries between a run's workers.
 
 Two small pieces stand in for refactors of decide.py that would let the batch call one
 function instead: _prepare (decide() up to the signature: a Reasoner.prepare) and

@@ -1,11 +1,11 @@
 """This module shares decided summaries between the processes of one batch run (a SQLite file).
 
 A batch worker decides each distinct (date context, signature) once — a clingo solve and the
-assembly of a decision, ≈ 0.5–1 ms — and then reuses it for every row with that key. At 10⁶
-Longyan persons that first decision is most of the work (≈ 16,000 distinct summaries), and
-with N worker processes each solved them all again: N times the work for the same results.
-The run directory's store lets a worker take a summary another worker (or an earlier, crashed
-run of the same work) has already decided.
+assembly of a decision, ≈ 0.5–1 ms — and then reuses it for every row with that key. On a
+roster of millions that first decision is most of the work (bench/README.md, *Scale*), and with
+N worker processes each decided every key again: N times the work for the same results. The
+run directory's store lets a worker take a summary another worker (or an earlier, crashed run
+of the same work) has already decided.
 
 A summary is a pure function of its key (date context, Signature, facts present, per-person
 amounts) under fixed rules, so taking it from the store gives the same bytes as deciding it
