@@ -44,7 +44,6 @@ so numpy_settle.agreement compares them with reasoner.settle claim by claim.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -55,6 +54,7 @@ from openfisca_core.simulations import SimulationBuilder
 from openfisca_core.variables import Variable
 
 from . import numpy_settle, openfisca_longyan
+from .run import median_time as _median
 from .numpy_longyan import DECIDED
 from .settle_generate import MAX_CLAIMS, ORDINARY
 
@@ -309,15 +309,6 @@ def agreement_with_reasoner(settlements: Sequence[Sequence[Any]], records: Seque
     report["total_assistance_fen"] = {"reasoner": report["total_assistance_fen"]["reasoner"],
                                       "openfisca": report["total_assistance_fen"]["numpy"]}
     return report
-
-
-def _median(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
-    times, out = [], None
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -257,6 +257,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def median_time(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
+    """The median wall time of `runs` calls of fn, and the last call's result."""
+    times, out = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
 def publish(text: str, results: dict[str, Any], out: str | Path) -> None:
     """Print a benchmark's table and keep its numbers as JSON (bench/results/, not committed)."""
     print(text)

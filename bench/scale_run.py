@@ -34,12 +34,10 @@ import json
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +47,7 @@ import pyarrow.parquet as pq
 
 from . import numpy_longyan, numpy_settle
 from .roster import DECIDE_COLUMNS, SETTLE_COLUMNS, blocks, write_roster
-from .run import _machine, _table, publish
+from .run import _machine, _table, median_time as _median, publish
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -82,15 +80,6 @@ def run_cli(args: list[str]) -> dict[str, Any]:
         raise RuntimeError(f"reasoner batch failed ({proc.returncode}): {err[-2000:]}")
     return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "peak_rss_mb": round(peak_sum / 1e6, 1),
             "peak_rss_largest_process_mb": round(peak_one / 1e6, 1), "exit": proc.returncode, "stderr": err.strip()[-300:]}
-
-
-def _median(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
-    times, out = [], None
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 # ------------------------------------------------------------------ agreement with the peers
