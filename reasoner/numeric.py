@@ -11,6 +11,7 @@ forms round_fen_product() and round_fen_sum() (one rule, _half_up).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -82,20 +83,16 @@ def yuan(fen: int | Fraction) -> str:
     return f"{sign}{y:,}.{f:02d}元"
 
 
-_PCT: dict[tuple[int, int], str] = {}  #: pct of the rates met lately, by (numerator, denominator): a policy has a handful
-
-
 def pct(rate: Fraction) -> str:
     """9/10 → '90%'."""
     if type(rate) is Fraction:
-        key = (rate.numerator, rate.denominator)  # hashing ints is cheaper than hashing the Fraction
-        text = _PCT.get(key)
-        if text is None:
-            if len(_PCT) >= 1024:
-                _PCT.clear()
-            text = _PCT[key] = _pct(rate)
-        return text
+        return _pct_of(rate.numerator, rate.denominator)  # hashing ints is cheaper than hashing the Fraction
     return _pct(rate)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pct_of(numerator: int, denominator: int) -> str:
+    return _pct(Fraction(numerator, denominator))
 
 
 def _pct(rate: Fraction) -> str:
@@ -108,27 +105,20 @@ def _pct(rate: Fraction) -> str:
 AMOUNT_TEXT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(万)?\s*元?\s*$")
 
 
-_MONEY: dict[tuple[type, object], int] = {}  #: parse_money of plain str/int values met lately (bounded)
-_MONEY_KEPT = 4096
-
-
 def parse_money(raw: object) -> int:
     """An input amount in 元 (number or text such as '5万元', '12,000.50') → 分; at most two decimals.
 
     The same texts come back again and again (every record's 假设参数 and 大病保险, each read by
     the record's validation and again by every decision), so readings of exact str and int
-    values are remembered (bounded; a value that does not read is never remembered).
+    values are remembered (bounded; typed, so True is not 1; a value that does not read raises
+    every time).
     """
     kind = type(raw)
-    if kind is str or kind is int:
-        key = (kind, raw)
-        fen = _MONEY.get(key)
-        if fen is None:
-            fen = _parse_money(raw)
-            if len(_MONEY) >= _MONEY_KEPT:
-                _MONEY.clear()
-            _MONEY[key] = fen
-        return fen
+    return _remembered_money(raw) if kind is str or kind is int else _parse_money(raw)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _remembered_money(raw: str | int) -> int:
     return _parse_money(raw)
 
 

@@ -14,6 +14,7 @@ Every number in the explanation names its source: the record, a parameter, or a 
 """
 from __future__ import annotations
 
+import functools
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -179,19 +180,15 @@ def _number(decision: Decision, item: str, project: str) -> tuple[Fraction | Non
     return (None, "inf") if it.number == "inf" else (_fraction(it.number), it.category or "")
 
 
-_FRACTIONS: dict[str, Fraction] = {}  #: decided numbers as read (a policy has few distinct ones; bounded)
-
-
 def _fraction(text: str) -> Fraction:
-    """Fraction(text) for an ItemDecision.number ("9/10", an amount in 分), remembered per text."""
-    if type(text) is not str:
-        return Fraction(text)
-    number = _FRACTIONS.get(text)
-    if number is None:
-        if len(_FRACTIONS) >= 4096:
-            _FRACTIONS.clear()
-        number = _FRACTIONS[text] = Fraction(text)
-    return number
+    """Fraction(text) for an ItemDecision.number ("9/10", an amount in 分), remembered per text
+    (a policy has few distinct ones)."""
+    return _fraction_of(text) if type(text) is str else Fraction(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fraction_of(text: str) -> Fraction:
+    return Fraction(text)
 
 
 def candidate_view(decision: Decision, candidate: str) -> View:

@@ -123,7 +123,7 @@ def test_parse_money_memo_matches_a_fresh_parse(raw: object) -> None:
 
 
 def test_parse_money_memo_keeps_types_apart() -> None:
-    numeric._MONEY.clear()
+    numeric._remembered_money.cache_clear()
     assert parse_money(1) == 100
     with pytest.raises(ValueError):
         parse_money(True)  # equal to 1 as a key, but a 是/否 is not an amount
