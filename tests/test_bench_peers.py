@@ -1,12 +1,10 @@
 """The benchmark's OpenFisca settlement peer agrees with the numpy one (bench/openfisca_settle_longyan.py).
 
-openfisca-core is in the [bench] extra, not [test]: without it these tests are skipped.
+openfisca-core comes with the [test] extra (and [bench]), so CI runs these.
 """
 from __future__ import annotations
 
 import pytest
-
-pytest.importorskip("openfisca_core")
 
 from bench import numpy_settle
 from bench import openfisca_settle_longyan as of
