@@ -138,6 +138,7 @@ class _Cache:
         self.groups: list[tuple[_Ctx, tuple[str, ...]]] = []  #: group id → (context, fact names in record order)
         self.summaries: list[Summary] = []
         self.summary_index: dict[tuple[Any, ...], int] = {}
+        self.skeys: list[tuple[Any, ...]] = []  #: summary index → its (context, signature, facts present, per-person amounts) key
         self.solves = 0
         self.store: SummaryStore | None = None  #: summaries shared with the other processes of a run
 
@@ -294,9 +295,10 @@ class _Batch:
         rows = np.full(n, -1, dtype=np.int32)
         rows[valid] = inverse.astype(np.int32)
         summaries = [self.cache.summaries[k] for k in used.tolist()]
+        keys = [self.cache.skeys[k] for k in used.tolist()]
         self.stats.update(errors=len(self.errors), distinct_summaries=len(summaries),
                           solves=self.cache.solves - self.stats.pop("solves_before"), seconds=time.perf_counter() - t0)
-        return BatchResult(self.reasoner, self.records, rows, summaries, self.errors, self.stats)
+        return BatchResult(self.reasoner, self.records, rows, summaries, self.errors, self.stats, keys)
 
     def _chunk(self, start: int, stop: int, out: np.ndarray) -> None:
         """The per-row loop: validate, find the context, intern the claims, note the facts' layout."""
@@ -555,6 +557,7 @@ class _Batch:
     def _add(self, skey: tuple[Any, ...], summary: Summary) -> int:
         s = len(self.cache.summaries)
         self.cache.summaries.append(summary)
+        self.cache.skeys.append(skey)
         self.cache.summary_index[skey] = s
         return s
 

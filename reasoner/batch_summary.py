@@ -62,13 +62,14 @@ class BatchResult:
     """Per row either an error or an index into the distinct summaries; explain(i) on demand."""
 
     def __init__(self, reasoner: Reasoner, records: Sequence[Any], rows: np.ndarray, summaries: list[Summary],
-                 errors: dict[int, Exception], stats: dict[str, Any]):
+                 errors: dict[int, Exception], stats: dict[str, Any], keys: list[tuple[Any, ...]] | None = None):
         self.reasoner = reasoner
         self.records = records
         self.rows = rows  #: int32 per row: index into summaries, -1 where the row is an error
         self.summaries = summaries
         self.errors = errors  #: row → RecordError / PolicySelectionError / ValueError
         self.stats = stats
+        self.keys = keys  #: per summary, the key it was decided under: (context, Signature, facts present, per-person amounts)
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -27,29 +27,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .batch import ROW_ERRORS, decide_batch, share_summaries
-from .batch_table import decide_table
+from .batch import decide_batch, share_summaries
+from .batch_rows import DECIDE_SCHEMA, ERROR_STATUS, SETTLE_SCHEMA, error_cells, parse_rows, raw_id, settle_rows
 from .batch_summary import BatchResult, Summary
+from .batch_table import decide_table
 from .decide import Reasoner
-from .person import Person, RecordError, parse_person, table_record
+from .person import table_record
 from .policies import PolicySet
-from .settle import settle
+from .settle_table import settle_table
 from .tables import row_dicts
 
 MODES = ("decide", "settle")
-ERROR_STATUS = "错误"
-
-DECIDE_SCHEMA = pa.schema([
-    ("行号", pa.int64()), ("编号", pa.string()), ("地区", pa.string()), ("日期", pa.string()),
-    ("政策", pa.string()), ("状态", pa.string()), ("类别", pa.string()), ("缺少", pa.string()),
-    ("待遇", pa.string()), ("错误字段", pa.string()), ("错误", pa.string()),
-])
-SETTLE_SCHEMA = pa.schema([
-    ("行号", pa.int64()), ("编号", pa.string()), ("地区", pa.string()), ("状态", pa.string()),
-    ("年度", pa.string()), ("就医笔数", pa.int64()), ("大病保险支付（分）", pa.int64()),
-    ("医疗救助（分）", pa.int64()), ("医保后自付（分）", pa.int64()), ("结算状态", pa.string()),
-    ("缺少", pa.string()), ("错误字段", pa.string()), ("错误", pa.string()),
-])
 SCHEMAS = {"decide": DECIDE_SCHEMA, "settle": SETTLE_SCHEMA}
 
 
@@ -108,31 +96,6 @@ def init_worker(rules: str) -> None:
     reasoner_for(rules)
 
 
-# ------------------------------------------------------------------ records
-def _persons(job: Job, rows: Sequence[tuple[int, Any]]) -> tuple[list[Person | None], dict[int, Exception]]:
-    """Parse every row; an unreadable row keeps its error at its position."""
-    persons: list[Person | None] = []
-    errors: dict[int, Exception] = {}
-    for pos, (number, raw) in enumerate(rows):
-        try:
-            record = table_record(raw) if job.flat else raw
-            persons.append(parse_person(record, number - 1))
-        except RecordError as err:
-            persons.append(None)
-            errors[pos] = err
-    return persons, errors
-
-
-def _error_cells(err: Exception) -> tuple[str | None, str]:
-    return getattr(err, "field", None), str(err) or type(err).__name__
-
-
-def _raw_id(raw: Any) -> str | None:
-    """The 编号 an unreadable row states, if it states one (so an error row can still be found)."""
-    value = raw.get("编号") if isinstance(raw, dict) else None
-    return None if value is None else str(value)
-
-
 # ------------------------------------------------------------------ the partition function
 def run_partition(job: Job, rows: Rows) -> pa.Table:
     """Records in → one result row per record out, in order (pure; see the module docstring)."""
@@ -146,8 +109,7 @@ def run_partition(job: Job, rows: Rows) -> pa.Table:
             share_summaries(reasoner, job.summaries)
             table = _decide_table(job, reasoner, rows)
         else:
-            table = pa.Table.from_pydict(_settle_columns(job, reasoner, rows.rows() if isinstance(rows, ArrowRows) else rows),
-                                         schema=SETTLE_SCHEMA)
+            table = _settle_table(job, reasoner, rows)
     finally:
         if was_enabled:
             gc.enable()
@@ -160,7 +122,7 @@ def _decide_table(job: Job, reasoner: Reasoner, rows: Rows) -> pa.Table:
         decided = decide_table(reasoner, rows.table, rows.first)
         return _decide_output(pa.array(np.arange(rows.first, rows.first + len(rows))), decided.result,
                               decided.ids, decided.regions, decided.dates)
-    persons, errors = _persons(job, rows)
+    persons, errors = parse_rows(rows, job.flat)
     ok = [pos for pos, p in enumerate(persons) if p is not None]
     result = decide_batch(reasoner, [persons[pos] for pos in ok])
     summary_of = np.full(len(rows), -1, dtype=np.int32)  # position → index into result.summaries
@@ -170,11 +132,18 @@ def _decide_table(job: Job, reasoner: Reasoner, rows: Rows) -> pa.Table:
         else:
             errors[pos] = result.errors[k]
     whole = BatchResult(reasoner, persons, summary_of, result.summaries, errors, result.stats)
-    ids = [p.id if p else _raw_id(raw) for p, (_, raw) in zip(persons, rows)]
+    ids = [p.id if p else raw_id(raw) for p, (_, raw) in zip(persons, rows)]
     regions = [p.region if p else None for p in persons]
     dates = [p.date.isoformat() if p else None for p in persons]
     return _decide_output(pa.array([number for number, _ in rows], pa.int64()), whole,
                           *(pa.array(cells, pa.string()) for cells in (ids, regions, dates)))
+
+
+def _settle_table(job: Job, reasoner: Reasoner, rows: Rows) -> pa.Table:
+    """Settle a partition: an Arrow slice column-wise (settle_table), rows as records one by one (Settler)."""
+    if isinstance(rows, ArrowRows):
+        return settle_table(reasoner, rows.table, rows.first, job.year)
+    return pa.Table.from_pydict(settle_rows(reasoner, rows, job.flat, job.year), schema=SETTLE_SCHEMA)
 
 
 def _decide_output(numbers: pa.Array, result: BatchResult, ids: pa.Array, regions: pa.Array, dates: pa.Array) -> pa.Table:
@@ -187,7 +156,7 @@ def _decide_output(numbers: pa.Array, result: BatchResult, ids: pa.Array, region
     fields: list[str | None] = [None] * n
     errors: list[str | None] = [None] * n
     for pos, err in result.errors.items():
-        fields[pos], errors[pos] = _error_cells(err)
+        fields[pos], errors[pos] = error_cells(err)
     columns = {"行号": numbers.cast(pa.int64()), "编号": ids, "地区": regions, "日期": dates, **cells,
                "错误字段": pa.array(fields, pa.string()), "错误": pa.array(errors, pa.string())}
     return pa.Table.from_pydict(columns, schema=DECIDE_SCHEMA)
@@ -212,38 +181,6 @@ def _summary_cells(s: Summary) -> Cells:
              json.dumps(items, ensure_ascii=False, separators=(",", ":")))
     _CELLS[id(s)] = (s, cells)
     return cells
-
-
-def _settle_columns(job: Job, reasoner: Reasoner, rows: Sequence[tuple[int, Any]]) -> dict[str, list[Any]]:
-    persons, errors = _persons(job, rows)
-    out: dict[str, list[Any]] = {name: [] for name in SETTLE_SCHEMA.names}
-    for pos, (number, raw) in enumerate(rows):
-        p = persons[pos]
-        cells: dict[str, Any] = {"行号": number, "编号": p.id if p else _raw_id(raw), "地区": p.region if p else None}
-        if p is not None and pos not in errors:
-            try:
-                cells |= _settlement_cells(settle(reasoner, p, job.year))
-            except ROW_ERRORS as err:
-                errors[pos] = err
-        if pos in errors:
-            field, error = _error_cells(errors[pos])
-            cells |= {"状态": ERROR_STATUS, "错误字段": field, "错误": error}
-        for name in SETTLE_SCHEMA.names:
-            out[name].append(cells.get(name))
-    return out
-
-
-def _settlement_cells(settlements: list[Any]) -> dict[str, Any]:
-    """One person's settlements (one per year) as totals in 分 and counts by claim status."""
-    claims = [c for s in settlements for c in s.claims]
-    counts: dict[str, int] = {}
-    for c in claims:
-        counts[c.status] = counts.get(c.status, 0) + 1
-    missing = list(dict.fromkeys(m for c in claims for m in c.missing))
-    return {"状态": "已结算" if claims else "无就医记录", "年度": "、".join(str(s.year) for s in settlements) or None,
-            "就医笔数": len(claims), "大病保险支付（分）": sum(c.catastrophic for c in claims),
-            "医疗救助（分）": sum(c.assistance for c in claims), "医保后自付（分）": sum(c.self_pay for c in claims),
-            "结算状态": "；".join(f"{k} {v}" for k, v in counts.items()) or None, "缺少": "、".join(missing) or None}
 
 
 def rules_digest(rules: str | Path) -> str:

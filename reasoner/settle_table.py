@@ -1,0 +1,429 @@
+"""This module settles a chunk of flat roster rows held as Arrow columns: the columnar settlement.
+
+Settling person by person (batch_rows.settle_rows: parse_person, then Settler, which decides
+every claim and writes every step out as text) costs about half a millisecond a person. Here
+a chunk is settled in four column-wise stages, and Python runs once per claim only to read
+its JSON and once per distinct decision otherwise:
+
+    1. claims    the 就医 cells read claim by claim (canonical claims only: a YYYY-MM-DD date,
+                 amounts as JSON numbers that are exact 分, a 类别, 事实) → claim columns;
+                 大病保险 cells parsed once per distinct text
+    2. decide    every claim as a row of the person on the claim's date (the person's columns
+                 taken once per claim, 日期 = the claim's date) through decide_table: the
+                 person part of each claim's decision, as a summary key (context, Signature)
+    3. plan      (summary key, 类别, the claim conditions' values) → a ClaimPlan
+                 (settle_plan.py), made once from the full Decision of one representative claim
+    4. settle    settle_arrays.settle_claims: Settler's arithmetic, the k-th claim of every
+                 person-year at once; totals per person as batch_rows.settlement_cells gives them
+
+A row goes the exact way (batch_rows.settle_rows) whenever any of its cells is not one the
+columnar reader takes exactly as parse_person would, whenever any of its claims' decisions
+would raise, and when it has no claim to settle — so every result and every error equals
+Settler's; tests/test_settle_table.py checks this row by row. A row's explanation is Settler's,
+recomputed on demand (BatchRun.explain).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .batch import ROW_ERRORS, _per_person_fact
+from .batch_rows import SETTLE_SCHEMA, settle_rows
+from .batch_summary import BatchConsistencyError
+from .batch_table import TableRecords, _dates, _text_columns, decide_table
+from .compile import CompiledPolicy
+from .decide import Reasoner, _atom_names, _convert
+from .numeric import evaluate_atom
+from .person import Catastrophic, RecordError, _catastrophic
+from .settle import CLAIM_NO_ASSISTANCE, CLAIM_SETTLED, CLAIM_UNDECIDED
+from .settle_arrays import Claims, Settled, settle_claims
+from .settle_plan import ClaimPlan, plan_of
+from .solve import Signature
+from .tables import row_dicts
+
+CLAIM_KEYS = frozenset({"编号", "日期", "类别", "政策范围内费用", "基本医保支付", "事实"})  #: fields a canonical claim may have
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MAX_FLOAT_YUAN = 1e12  #: below this a float is an exact 分 amount exactly when round(x·100)/100 == x
+STATUS_TEXT = (CLAIM_SETTLED, CLAIM_NO_ASSISTANCE, CLAIM_UNDECIDED)  #: settle_arrays' status codes as Settler writes them
+PLANS_KEPT = 1 << 18  #: claim keys remembered per reasoner (a key that reads amounts is nearly one per claim)
+
+
+# ------------------------------------------------------------------ 1. claims
+def _fen(x: Any) -> int | None:
+    """A JSON amount in 元 as 分 when parse_money reads it as exactly that; None: let parse_person judge."""
+    kind = type(x)
+    if kind is int:
+        return x * 100
+    if kind is float and abs(x) < MAX_FLOAT_YUAN:
+        n = round(x * 100)
+        return n if n / 100 == x else None
+    return None
+
+
+@dataclass
+class _Read:
+    """The claims of a chunk, in reading order, and per row what the reader made of it."""
+
+    parent: list[int] = field(default_factory=list)  #: row
+    index: list[int] = field(default_factory=list)  #: position in the row's 就医 list
+    day: list[int] = field(default_factory=list)  #: date ordinal
+    date: list[str] = field(default_factory=list)
+    kind: list[str] = field(default_factory=list)
+    cost: list[int] = field(default_factory=list)
+    basic: list[int] = field(default_factory=list)
+    facts: list[tuple[tuple[str, Any], ...]] = field(default_factory=list)
+
+
+class _Reader:
+    """Reads 就医 and 大病保险 cells; any doubt sends the row the exact way."""
+
+    def __init__(self) -> None:
+        self.days: dict[str, int] = {}
+        self.ordinaries: dict[str | None, Catastrophic | None | Exception] = {None: None}
+
+    def day(self, text: Any) -> int:
+        day = self.days.get(text) if type(text) is str else -1
+        if day is None:
+            try:
+                day = dt.date.fromisoformat(text).toordinal() if DATE.match(text) else -1
+            except ValueError:
+                day = -1
+            self.days[text] = day
+        return day
+
+    def ordinary(self, text: str | None) -> Catastrophic | None | Exception:
+        """The 大病保险 cell as parse_person reads it (a falsy value: none), or the error."""
+        if text not in self.ordinaries:
+            try:
+                data = json.loads(text)  # type: ignore[arg-type]
+                self.ordinaries[text] = _catastrophic(data, "") if data else None
+            except (ValueError, RecordError) as err:
+                self.ordinaries[text] = err
+        return self.ordinaries[text]
+
+    def claims(self, cells: list[str | None], year: int | None, out: _Read) -> np.ndarray:
+        """Append each row's canonical claims of the year to out; returns which rows were read."""
+        ok = np.zeros(len(cells), dtype=bool)
+        for i, text in enumerate(cells):
+            if text is None:
+                continue
+            try:
+                claims = json.loads(text)
+            except ValueError:
+                continue
+            if type(claims) is not list or not claims:
+                continue
+            mark = len(out.parent)
+            if not all(self._claim(i, j, c, year, out) for j, c in enumerate(claims)) or len(out.parent) == mark:
+                for column in vars(out).values():
+                    del column[mark:]
+                continue
+            ok[i] = True
+        return ok
+
+    def _claim(self, i: int, j: int, c: Any, year: int | None, out: _Read) -> bool:
+        if type(c) is not dict or not c.keys() <= CLAIM_KEYS:
+            return False
+        date, kind, facts = c.get("日期"), c.get("类别"), c.get("事实")
+        cost, basic = _fen(c.get("政策范围内费用")), _fen(c.get("基本医保支付"))
+        day = self.day(date)
+        if day < 0 or type(kind) is not str or not kind or cost is None or basic is None or not 0 <= basic <= cost:
+            return False
+        if facts is None or facts == {}:
+            items: tuple[tuple[str, Any], ...] = ()
+        elif type(facts) is dict and all(type(v) is str for v in facts.values()):  # 1 and True would share a key
+            items = tuple(facts.items())
+        else:
+            return False
+        if year is None or int(date[:4]) == year:
+            out.parent.append(i), out.index.append(j), out.day.append(day), out.date.append(date)
+            out.kind.append(kind), out.cost.append(cost), out.basic.append(basic), out.facts.append(items)
+        return True
+
+
+# ------------------------------------------------------------------ 3. plans
+@dataclass(frozen=True)
+class _Person:
+    """What a summary key tells about the claims of its rows: the policy and how to read a claim."""
+
+    policy: CompiledPolicy
+    signature: Signature
+    atoms: tuple[tuple[str, Any], ...]  #: the claim conditions (atom id, condition)
+    reads: tuple[str, ...]  #: the claim amounts those conditions read (政策范围内费用, 基本医保支付)
+    lookup: Callable[[str], Any]
+
+
+class _Plans:
+    """Per reasoner: summary keys, claim keys and the plans they lead to."""
+
+    def __init__(self) -> None:
+        self.persons: dict[tuple[Any, ...], int] = {}
+        self.person_info: list[_Person | None] = []
+        self.by_claim: dict[tuple[Any, ...], int] = {}  #: (person, 类别, 事实, amounts read) → plan, or -1: the exact way
+        self.by_atoms: dict[tuple[Any, ...], int] = {}  #: (person, 类别, claim conditions' values) → plan
+        self.plans: list[ClaimPlan] = []
+        self.plan_index: dict[ClaimPlan, int] = {}  #: equal plans share an index (persons differ, their claims' numbers rarely do)
+
+
+_PLANS: weakref.WeakKeyDictionary[Reasoner, _Plans] = weakref.WeakKeyDictionary()
+
+
+def _plans(reasoner: Reasoner) -> _Plans:
+    plans = _PLANS.get(reasoner)
+    if plans is None:
+        plans = _PLANS[reasoner] = _Plans()
+    return plans
+
+
+class _Planner:
+    def __init__(self, reasoner: Reasoner, records: TableRecords, read: _Read):
+        self.reasoner, self.records, self.read = reasoner, records, read
+        self.cache = _plans(reasoner)
+
+    def person(self, skey: tuple[Any, ...]) -> int:
+        pk = self.cache.persons.get(skey)
+        if pk is None:
+            pk = self.cache.persons[skey] = len(self.cache.person_info)
+            self.cache.person_info.append(self._person(skey))
+        return pk
+
+    def _person(self, skey: tuple[Any, ...]) -> _Person | None:
+        """None when a claim condition reads a person fact, or a value reads a claim amount: the exact way."""
+        (name, year, region, assumed), signature = skey[0], skey[1]
+        policy = self.reasoner.policies.policies[name]
+        layout = self.reasoner._layout(policy)
+        atoms = tuple((aid, cond) for aid, cond in policy.atoms.items() if aid in layout.claim_atoms)
+        names = [_atom_names(cond) for _, cond in atoms]
+        if any(n is None or not n.isdisjoint(layout.units) for n in names):
+            return None
+        if any(_per_person_fact(v.value, layout.claim_decls) for v in policy.values.values()):
+            return None
+        reads = tuple(b for b in ("政策范围内费用", "基本医保支付") if b in layout.claim_decls and any(b in n for n in names if n))
+        params, given = self.reasoner.policies.params, dict(assumed)
+        return _Person(policy, signature, atoms, reads, lambda p: params.lookup(p, region, year, given))
+
+    def plan(self, pk: int, c: int) -> int:
+        """The plan of claim c, whose person part is pk; -1 sends its row the exact way."""
+        info = self.cache.person_info[pk]
+        if info is None:
+            return -1
+        read = self.read
+        amounts = tuple(read.cost[c] if b == "政策范围内费用" else read.basic[c] for b in info.reads)
+        key = (pk, read.kind[c], read.facts[c], amounts)
+        p = self.cache.by_claim.get(key)
+        if p is None:
+            if len(self.cache.by_claim) >= PLANS_KEPT:
+                self.cache.by_claim.clear()
+            p = self.cache.by_claim[key] = self._plan(pk, info, c)
+        return p
+
+    def _plan(self, pk: int, info: _Person, c: int) -> int:
+        read, layout = self.read, self.reasoner._layout(info.policy)
+        if read.kind[c] not in layout.claim_kinds:
+            return -1
+        typed: dict[str, Any] = {"政策范围内费用": read.cost[c], "基本医保支付": read.basic[c]}
+        typed = {k: v for k, v in typed.items() if k in layout.claim_decls}
+        try:
+            for name, raw in read.facts[c]:
+                if name not in layout.claim_decls:
+                    return -1
+                typed[name] = _convert(layout.claim_decls[name].unit or "", raw)
+            results = [(aid, evaluate_atom(cond, typed, layout.all_units, info.lookup)) for aid, cond in info.atoms]
+        except Exception:  # noqa: BLE001 — Settler would raise (or the exact path reports) it: the exact way
+            return -1
+        key = (pk, read.kind[c], tuple((aid, r.value, r.missing) for aid, r in results))
+        p = self.cache.by_atoms.get(key)
+        if p is None:
+            p = self._decided(info, c, results)
+            if p >= 0:
+                self.cache.by_atoms[key] = p
+        return p
+
+    def _decided(self, info: _Person, c: int, results: list[tuple[str, Any]]) -> int:
+        """A new plan, from the full decision of claim c (Settler's own decide)."""
+        read = self.read
+        try:
+            person = self.records[read.parent[c]]
+            prep = self.reasoner.prepare(person, person.claims[read.index[c]])
+        except ROW_ERRORS:
+            return -1
+        known = {a: v for a, v in info.signature.atoms} | {aid: r.value for aid, r in results if r.value is not None}
+        expected = Signature(info.signature.claims, tuple(sorted(known.items())), read.kind[c])
+        if prep.signature != expected:
+            raise BatchConsistencyError(f"row {read.parent[c]} claim {read.index[c]}: columns {expected} but exact {prep.signature}")
+        plan = plan_of(self.reasoner._decision(prep))
+        p = self.cache.plan_index.setdefault(plan, len(self.cache.plans))
+        if p == len(self.cache.plans):
+            self.cache.plans.append(plan)
+        return p
+
+
+# ------------------------------------------------------------------ the chunk
+def settle_table(reasoner: Reasoner, table: pa.Table, first: int, year: int | None) -> pa.Table:
+    """Settle every row of a flat table chunk whose first row is row number `first` (only the claims of
+    `year` when given): SETTLE_SCHEMA's row per input row, equal to batch_rows.settle_rows'."""
+    n = table.num_rows
+    columns = _text_columns(table)
+    records = TableRecords(table, first, columns)
+    ok = np.zeros(n, dtype=bool)
+    read, ordinary = _Read(), np.zeros(n, dtype=np.int64)
+    ordinaries: list[Catastrophic | None] = []
+    if columns is not None and {"地区", "日期", "就医"} <= columns.keys():
+        ok, ordinary, ordinaries = _rows(columns, year, read)
+    cells = _columnar(reasoner, records, columns, read, ok, ordinary, ordinaries, first) if ok.any() else None
+    exact = np.flatnonzero(~ok).tolist()
+    if cells is None:
+        return pa.Table.from_pydict(settle_rows(reasoner, _numbered(table, exact, first), True, year), schema=SETTLE_SCHEMA)
+    if exact:
+        fixed = settle_rows(reasoner, _numbered(table, exact, first), True, year)
+        for name, values in fixed.items():
+            column = cells[name]
+            for pos, value in zip(exact, values):
+                column[pos] = value
+    return pa.Table.from_pydict(cells, schema=SETTLE_SCHEMA)
+
+
+def _numbered(table: pa.Table, rows: list[int], first: int) -> list[tuple[int, Any]]:
+    return list(zip((first + i for i in rows), row_dicts(table.take(pa.array(rows, pa.int64()))))) if rows else []
+
+
+def _rows(columns: dict[str, pa.Array], year: int | None, read: _Read) -> tuple[np.ndarray, np.ndarray, list[Catastrophic | None]]:
+    """Stage 1: which rows the columns can take, their claims, and their ordinary catastrophic parameters."""
+    reader = _Reader()
+    ok = reader.claims(columns["就医"].to_pylist(), year, read)
+    ok &= _dates(columns["日期"])[1] & np.asarray(pc.is_valid(columns["地区"]))
+    ordinary = np.zeros(len(ok), dtype=np.int64)
+    ordinaries: list[Catastrophic | None] = []
+    if "大病保险" in columns:
+        index: dict[int, int] = {}
+        for i, text in enumerate(columns["大病保险"].to_pylist()):
+            if ok[i]:
+                params = reader.ordinary(text)
+                if isinstance(params, Exception):
+                    ok[i] = False
+                else:
+                    ordinary[i] = index.setdefault(id(params), len(index))
+                    if ordinary[i] == len(ordinaries):
+                        ordinaries.append(params)
+    return ok, ordinary, ordinaries or [None]
+
+
+def _columnar(reasoner: Reasoner, records: TableRecords, columns: dict[str, pa.Array], read: _Read, ok: np.ndarray,
+              ordinary: np.ndarray, ordinaries: list[Catastrophic | None], first: int) -> dict[str, list[Any]] | None:
+    """Stages 2–4 for the rows marked ok (rows found unfit are unmarked); the cells of every row."""
+    parent = np.array(read.parent, dtype=np.int64)
+    keep = ok[parent]
+    claims_at = np.flatnonzero(keep)
+    person_columns = {name: col for name, col in columns.items() if name not in ("就医", "大病保险")}
+    taken = pa.array(parent[claims_at])
+    exploded = pa.table({name: col.take(taken) for name, col in person_columns.items()} |
+                        {"日期": pa.array([read.date[c] for c in claims_at.tolist()], pa.string())})
+    decided = decide_table(reasoner, exploded, 1).result
+    planner = _Planner(reasoner, records, read)
+    pk_of = np.array([planner.person(k) for k in decided.keys or []] + [-1], dtype=np.int64)
+    person_key = pk_of[np.where(decided.rows >= 0, decided.rows, len(pk_of) - 1)]
+    plan = np.full(len(parent), -1, dtype=np.int64)
+    for pos, c in enumerate(claims_at.tolist()):
+        pk = int(person_key[pos])
+        plan[c] = planner.plan(pk, c) if pk >= 0 else -1
+    bad = np.unique(parent[keep & (plan < 0)])
+    ok[bad] = False
+    use = np.flatnonzero(ok[parent])
+    if not len(use):
+        return None
+    settled, claims = _settle(read, use, plan, ordinary, planner.cache.plans, ordinaries)
+    return _cells(columns, ok, claims, settled, first)
+
+
+def _settle(read: _Read, use: np.ndarray, plan: np.ndarray, ordinary: np.ndarray, plans: list[ClaimPlan],
+            ordinaries: list[Catastrophic | None]) -> tuple[Settled, Claims]:
+    """Stage 4: the claims in settlement order (row, year, date, position), settled column-wise."""
+    parent = np.array(read.parent, dtype=np.int64)[use]
+    day = np.array(read.day, dtype=np.int64)[use]
+    index = np.array(read.index, dtype=np.int64)[use]
+    year = np.array([int(read.date[c][:4]) for c in use.tolist()], dtype=np.int64)
+    order = np.lexsort((index, day, year, parent))
+    use, parent, year = use[order], parent[order], year[order]
+    start = np.ones(len(use), dtype=bool)
+    start[1:] = (parent[1:] != parent[:-1]) | (year[1:] != year[:-1])
+    group = np.cumsum(start) - 1
+    step = np.arange(len(use)) - np.flatnonzero(start)[group]
+    claims = Claims(group, step, np.array(read.cost, dtype=np.int64)[use], np.array(read.basic, dtype=np.int64)[use],
+                    np.full(len(use), -1, dtype=np.int64), plan[use], ordinary[parent])
+    claims.parent, claims.year = parent, year  # type: ignore[attr-defined]
+    return settle_claims(claims, plans, ordinaries, int(group[-1]) + 1 if len(group) else 0), claims
+
+
+def _cells(columns: dict[str, pa.Array], ok: np.ndarray, claims: Claims, settled: Settled, first: int) -> dict[str, list[Any]]:
+    """Totals per row, as batch_rows.settlement_cells writes them (rows not ok are filled in later)."""
+    n = len(ok)
+    parent, year = claims.parent, claims.year  # type: ignore[attr-defined]
+    starts = np.flatnonzero(np.r_[True, parent[1:] != parent[:-1]])
+    rows = parent[starts]
+
+    def per_row(values: np.ndarray) -> list[Any]:
+        full = np.zeros(n, dtype=np.int64)
+        full[rows] = np.add.reduceat(values, starts)
+        return full.tolist()
+
+    numbers = np.arange(first, first + n)
+    given = columns.get("编号")
+    ids = [v if v is not None else f"#{k}" for v, k in zip(given.to_pylist() if given is not None else [None] * n, numbers.tolist())]
+    cells: dict[str, list[Any]] = {
+        "行号": numbers.tolist(), "编号": ids, "地区": columns["地区"].to_pylist(), "状态": ["已结算"] * n,
+        "年度": _years(n, rows, starts, year), "就医笔数": per_row(np.ones(len(parent), dtype=np.int64)),
+        "大病保险支付（分）": per_row(settled.catastrophic), "医疗救助（分）": per_row(settled.assistance),
+        "医保后自付（分）": per_row(settled.self_pay), "结算状态": _counts(n, rows, starts, settled.status),
+        "缺少": _missing(n, parent, settled.missing), "错误字段": [None] * n, "错误": [None] * n}
+    return cells
+
+
+def _years(n: int, rows: np.ndarray, starts: np.ndarray, year: np.ndarray) -> list[Any]:
+    """年度: the years settled, ascending, joined by 、."""
+    out: list[Any] = [None] * n
+    ends = np.r_[starts[1:], len(year)]
+    for r, s, e in zip(rows.tolist(), starts.tolist(), ends.tolist()):
+        lo, hi = int(year[s]), int(year[e - 1])
+        out[r] = str(lo) if lo == hi else "、".join(str(y) for y in sorted(set(year[s:e].tolist())))
+    return out
+
+
+def _counts(n: int, rows: np.ndarray, starts: np.ndarray, status: np.ndarray) -> list[Any]:
+    """结算状态: "status count" per status, in the order the statuses first occur, joined by ；."""
+    position = np.arange(len(status))
+    firsts, counts = [], []
+    for code in range(len(STATUS_TEXT)):
+        here = status == code
+        counts.append(np.add.reduceat(here.astype(np.int64), starts))
+        firsts.append(np.minimum.reduceat(np.where(here, position, len(status)), starts))
+    out: list[Any] = [None] * n
+    texts: dict[tuple[Any, ...], str] = {}
+    for r, key in zip(rows.tolist(), zip(*(f.tolist() for f in firsts), *(c.tolist() for c in counts))):
+        text = texts.get(key)
+        if text is None:
+            present = sorted((f, code) for code, f in enumerate(key[:3]) if key[3 + code])
+            text = texts[key] = "；".join(f"{STATUS_TEXT[code]} {key[3 + code]}" for _, code in present)
+        out[r] = text
+    return out
+
+
+def _missing(n: int, parent: np.ndarray, missing: dict[int, tuple[str, ...]]) -> list[Any]:
+    """缺少: what the claims lack, each text once, in order of first mention."""
+    out: list[Any] = [None] * n
+    by_row: dict[int, dict[str, None]] = {}
+    for c in sorted(missing):
+        by_row.setdefault(int(parent[c]), {}).update(dict.fromkeys(missing[c]))
+    for r, texts in by_row.items():
+        out[r] = "、".join(texts) or None
+    return out
+
+
+__all__ = ["settle_table"]
