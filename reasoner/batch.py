@@ -144,12 +144,14 @@ class _Cache:
 
 
 _CACHES: weakref.WeakKeyDictionary[Reasoner, _Cache] = weakref.WeakKeyDictionary()
+_KEY_CACHES: weakref.WeakKeyDictionary[Reasoner, _Cache] = weakref.WeakKeyDictionary()  #: keys only: summaries never solved
 
 
-def _cache(reasoner: Reasoner) -> _Cache:
-    cache = _CACHES.get(reasoner)
+def _cache(reasoner: Reasoner, solve: bool = True) -> _Cache:
+    caches = _CACHES if solve else _KEY_CACHES
+    cache = caches.get(reasoner)
     if cache is None:
-        cache = _CACHES[reasoner] = _Cache()
+        cache = caches[reasoner] = _Cache()
     return cache
 
 
@@ -165,6 +167,7 @@ def share_summaries(reasoner: Reasoner, path: str | None) -> None:
 def clear_cache(reasoner: Reasoner) -> None:
     """Forget the batch caches of a reasoner (its groundings and answer sets stay)."""
     _CACHES.pop(reasoner, None)
+    _KEY_CACHES.pop(reasoner, None)
 
 
 # ------------------------------------------------------------------ the exact per-row path
@@ -183,10 +186,13 @@ def _values_key(reasoner: Reasoner, policy: CompiledPolicy, person: Person) -> t
 
 # ------------------------------------------------------------------ the batch
 class _Batch:
-    def __init__(self, reasoner: Reasoner, records: Sequence[Any], verify: float):
+    def __init__(self, reasoner: Reasoner, records: Sequence[Any], verify: float, solve: bool = True):
+        """solve=False: only each row's key (BatchResult.keys), its summary left None — for callers that
+        decide more than the person (settlement: the claim's decision); such keys live in their own cache."""
         self.reasoner = reasoner
         self.records = records
-        self.cache = _cache(reasoner)
+        self.solve = solve
+        self.cache = _cache(reasoner, solve)
         self.verify = verify
         self.errors: dict[int, Exception] = {}
         self.stats = {"rows": len(records), "errors": 0, "exact_rows": 0, "new_keys": 0, "new_summaries": 0, "shared_summaries": 0,
@@ -531,6 +537,8 @@ class _Batch:
     def _summary(self, skey: tuple[Any, ...], prep: _Prepared, ground: GroundPolicy | None = None) -> int:
         """The index of the summary for a (context, signature, facts present, per-person amounts) key."""
         s = self._known(skey)
+        if s is None and not self.solve:
+            return self._add(skey, None)  # type: ignore[arg-type]
         if s is None:
             if ground is None:
                 ground = self.reasoner._ground(prep.selection.policy, prep.values, justify=False)

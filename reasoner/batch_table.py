@@ -399,15 +399,15 @@ def _claims_ok(batch: _Batch, ctx: _Ctx, cid: int, records: TableRecords, holder
 
 
 # ------------------------------------------------------------------ entry point
-def decide_table(reasoner: Reasoner, table: pa.Table, first: int) -> TableDecisions:
+def decide_table(reasoner: Reasoner, table: pa.Table, first: int, solve: bool = True) -> TableDecisions:
     """Decide every row of a flat table chunk whose first row is row number `first`: each row
     ends in a summary or its own error, in place, as decide_batch gives them for the rows read
-    by person.table_record and parse_person."""
+    by person.table_record and parse_person. solve=False: keys only (result.keys; summaries None)."""
     t0 = time.perf_counter()
     n = table.num_rows
     columns = _text_columns(table)
     records = TableRecords(table, first, columns)
-    batch = _Batch(reasoner, records, 0.0)
+    batch = _Batch(reasoner, records, 0.0, solve)
     out = np.full(n, -1, dtype=np.int32)
     if columns is None or "地区" not in columns or "日期" not in columns:
         exact = list(range(n))

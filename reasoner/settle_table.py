@@ -259,7 +259,9 @@ class _Planner:
         expected = Signature(info.signature.claims, tuple(sorted(known.items())), read.kind[c])
         if prep.signature != expected:
             raise BatchConsistencyError(f"row {read.parent[c]} claim {read.index[c]}: columns {expected} but exact {prep.signature}")
-        plan = plan_of(self.reasoner._decision(prep))
+        ground = self.reasoner._ground(prep.selection.policy, prep.values, justify=False)  # a plan needs no why
+        answer = ground.solve(prep.signature)
+        plan = plan_of(self.reasoner._assemble(prep.person, prep.selection, answer, prep.atoms, prep.values, prep.facts))
         p = self.cache.plan_index.setdefault(plan, len(self.cache.plans))
         if p == len(self.cache.plans):
             self.cache.plans.append(plan)
@@ -326,7 +328,7 @@ def _columnar(reasoner: Reasoner, records: TableRecords, columns: dict[str, pa.A
     taken = pa.array(parent[claims_at])
     exploded = pa.table({name: col.take(taken) for name, col in person_columns.items()} |
                         {"日期": pa.array([read.date[c] for c in claims_at.tolist()], pa.string())})
-    decided = decide_table(reasoner, exploded, 1).result
+    decided = decide_table(reasoner, exploded, 1, solve=False).result  # the keys: the plans decide the claims
     planner = _Planner(reasoner, records, read)
     pk_of = np.array([planner.person(k) for k in decided.keys or []] + [-1], dtype=np.int64)
     person_key = pk_of[np.where(decided.rows >= 0, decided.rows, len(pk_of) - 1)]
