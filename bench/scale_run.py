@@ -20,7 +20,8 @@ malformed for decide; bench.settle_generate's for settle) is written as Parquet,
    OpenFisca's (and OpenFisca against numpy); for settle, each person's 医疗救助 and 大病保险
    totals in the reasoner's output against OpenFisca's and numpy_settle's (and OpenFisca
    against numpy claim by claim, every field);
-5. explain: RowExplainer on the output — one row's full justification recomputed from the
+5. explain: RowExplainer on the output — one row's full justification (decide: the decision's;
+   settle: Settler's settlement of every claim, as text with every step) recomputed from the
    input file and its row number: the first row of a chunk (which reads that chunk of the
    input) and then p50/p99 over 200 rows of the same chunk.
 
@@ -174,8 +175,7 @@ def bench_size(mode: str, n: int, work: Path, quick: bool) -> dict[str, Any]:
     first = next(iter(outs.values())).read_bytes()
     res["outputs_identical"] = all(o.read_bytes() == first for o in outs.values())
     res |= _peers(mode, n, outs["1 process"], quick)
-    if mode == "decide":
-        res["explain"] = explain_latency(outs["1 process"])
+    res["explain"] = explain_latency(outs["1 process"])
     for o in outs.values():
         o.unlink()
     roster.unlink()

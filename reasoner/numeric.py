@@ -102,6 +102,7 @@ def _pct(rate: Fraction) -> str:
     return f"{text}%"
 
 
+MAX_FEN = 10 ** 15  #: amounts are below 10 万亿元 (10¹⁵ 分), so sums over a year's claims fit in int64
 AMOUNT_TEXT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(万)?\s*元?\s*$")
 
 
@@ -138,6 +139,8 @@ def _parse_money(raw: object) -> int:
         raise ValueError(f"无法识别的金额「{raw}」") from err
     if number != number.to_integral_value():
         raise ValueError(f"金额「{raw}」精确到分以下")
+    if abs(number) >= MAX_FEN:
+        raise ValueError(f"金额「{raw}」超出可处理的范围（绝对值应小于 10 万亿元）")
     return int(number)
 
 

@@ -153,7 +153,10 @@ def parse_person(data: Any, index: int = 0) -> Person:
         raise RecordError("假设参数", "应为 参数名: 金额 的对象", rid)
     for name, value in assumed.items():
         _money(value, f"假设参数.{name}", rid)
-    claims = tuple(_claim(item, i, rid) for i, item in enumerate(data.get("就医") or []))
+    listed = data.get("就医") or []
+    if not isinstance(listed, list):
+        raise RecordError("就医", "应为就医记录的列表", rid)
+    claims = tuple(_claim(item, i, rid) for i, item in enumerate(listed))
     catastrophic = _catastrophic(data["大病保险"], rid) if data.get("大病保险") else None
     year = data.get("待遇年度")
     if year is not None and (not isinstance(year, int) or not 1949 < year < 2200):
@@ -232,6 +235,8 @@ def _parse_catastrophic(data: Any, rid: str) -> Catastrophic:
     _fields(data, "大病保险", CATASTROPHIC_FIELDS, (), rid, "起付线、分段、封顶线")
     if "起付线" not in data or not data.get("分段"):
         raise RecordError("大病保险", "须给出 起付线 和 分段", rid)
+    if not isinstance(data["分段"], list):
+        raise RecordError("大病保险.分段", "应为分段的列表（每段 起、止、比例）", rid)
     segments = []
     for i, seg in enumerate(data["分段"]):
         where = f"大病保险.分段[{i}]"
@@ -241,11 +246,19 @@ def _parse_catastrophic(data: Any, rid: str) -> Catastrophic:
             rate = parse_rate(seg["比例"])
         except ValueError as err:
             raise RecordError(f"{where}.比例", str(err), rid) from None
+        if not 0 <= rate <= 1:
+            raise RecordError(f"{where}.比例", f"支付比例应在 0 与 100% 之间，而非「{seg['比例']}」", rid)
+        lower = _money(seg["起"], f"{where}.起", rid)
         upper = _money(seg["止"], f"{where}.止", rid) if seg.get("止") is not None else None
-        segments.append(Segment(_money(seg["起"], f"{where}.起", rid), upper, rate))
+        if lower < 0 or (upper is not None and upper <= lower):
+            raise RecordError(where, "分段的 起 不能为负，止 应大于 起", rid)
+        segments.append(Segment(lower, upper, rate))
+    deductible = _money(data["起付线"], "大病保险.起付线", rid)
     cap = data.get("封顶线")
-    return Catastrophic(_money(data["起付线"], "大病保险.起付线", rid), tuple(segments),
-                        None if cap in (None, "无") else _money(cap, "大病保险.封顶线", rid))
+    cap_fen = None if cap in (None, "无") else _money(cap, "大病保险.封顶线", rid)
+    if deductible < 0 or (cap_fen is not None and cap_fen < 0):
+        raise RecordError("大病保险", "起付线和封顶线不能为负", rid)
+    return Catastrophic(deductible, tuple(segments), cap_fen)
 
 
 

@@ -337,12 +337,14 @@ class Settler:
     def _project(self, result: ClaimResult, project: str, base: int, view: View) -> Payment | None:
         decision = result.decision
         rate, rate_from = view("救助比例", project)
-        if rate is None:
-            if rate_from == ITEM_UNDECIDED:
-                result.status = CLAIM_UNDECIDED
-                result.missing += [m for it in decision.items if it.scope == project for m in it.missing]
-            elif rate_from == "已排除":
+        if rate is None and rate_from != ITEM_UNDECIDED:
+            if rate_from == "已排除":
                 result.reasons.append(f"救助项目「{project}」的救助比例已被排除")
+            return None
+        missing = lacking(decision, project, view)
+        if rate is None or missing is not None:  # an undecided deductible or cap is never read as none
+            result.status = CLAIM_UNDECIDED
+            result.missing += missing or []
             return None
         deductible, _ = view("救助起付标准", project)
         cap, cap_status = view("年度救助限额", project)
@@ -354,7 +356,7 @@ class Settler:
         raw = round_fen_product(eligible, rate)  # = round_fen(eligible × rate)
         parts.append(f"{deductible_text} × {pct(rate)} = {yuan(raw)}")
         paid = raw
-        holders = sorted({str(x) for (p, x) in decision.answer.get("cap_applies") if p == project}, key=lambda x: x != project)
+        holders = cap_holders(decision, project)
         capped_by = ""
         for holder in holders:
             limit, _ = view("年度救助限额", holder)
@@ -387,6 +389,22 @@ class Settler:
         self.state.deductible_base[project] = counted + base
         eligible = max(0, base - left)
         return eligible, f"({yuan(base)} − 起付标准余额 {yuan(left)}（起付标准 {yuan(deductible)}，本年已计入 {yuan(counted)}）)"
+
+
+def cap_holders(decision: Decision, project: str) -> list[str]:
+    """The annual caps a project's payment counts against: its own first, then shared ones."""
+    return sorted({str(x) for (p, x) in decision.answer.get("cap_applies") if p == project}, key=lambda x: x != project)
+
+
+def lacking(decision: Decision, project: str, view: View) -> list[str] | None:
+    """What is missing when the view leaves the project's rate, deductible or one of its caps
+    undecided (None: all are decided, or not applicable): such a claim cannot be settled."""
+    holders = cap_holders(decision, project)
+    wanted = [("救助比例", project), ("救助起付标准", project), *(("年度救助限额", h) for h in holders)]
+    if all(view(item, scope)[1] != ITEM_UNDECIDED for item, scope in wanted):
+        return None
+    scopes = {project, *holders}
+    return list(dict.fromkeys(m for it in decision.items if it.scope in scopes for m in it.missing))
 
 
 def _status_reasons(decision: Decision) -> list[str]:

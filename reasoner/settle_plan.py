@@ -17,7 +17,7 @@ from fractions import Fraction
 from . import ast
 from .decide import ITEM_DECIDED, ITEM_UNDECIDED, STATUS_UNDECIDED, Decision
 from .person import Catastrophic
-from .settle import View, _number, _tilt_of, _tilted, candidate_view
+from .settle import View, _number, _tilt_of, _tilted, candidate_view, cap_holders, lacking
 
 #: What Settler notes as missing when no catastrophic parameters can be found (settle.Settler._catastrophic).
 NO_ORDINARY = "就医记录的「大病保险支付」，或个人记录的「大病保险」参数"
@@ -79,11 +79,13 @@ def _view(decision: Decision, projects: list[str], view: View) -> tuple[ProjectP
     for project in ordered:
         rate, rate_from = view("救助比例", project)
         undecided = None
-        if rate is None and rate_from == ITEM_UNDECIDED:
-            undecided = tuple(m for it in decision.items if it.scope == project for m in it.missing)
+        if rate is not None or rate_from == ITEM_UNDECIDED:
+            missing = lacking(decision, project, view)
+            if rate is None or missing is not None:
+                rate, undecided = None, tuple(missing or ())
         deductible, _ = view("救助起付标准", project)
         modes = {str(m) for (p, m) in answer.get("deductible_mode") if p == project}
-        holders = sorted({str(x) for (p, x) in answer.get("cap_applies") if p == project}, key=lambda x: x != project)
+        holders = cap_holders(decision, project)
         limits = tuple((h, None if (limit := view("年度救助限额", h)[0]) is None else int(limit)) for h in holders)
         out.append(ProjectPlan(project, project in after, rate, undecided, int(deductible or 0), "per_stay" in modes, limits))
     return tuple(out)

@@ -51,7 +51,8 @@ from .tables import row_dicts
 
 CLAIM_KEYS = frozenset({"编号", "日期", "类别", "政策范围内费用", "基本医保支付", "事实"})  #: fields a canonical claim may have
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-MAX_FLOAT_YUAN = 1e12  #: below this a float is an exact 分 amount exactly when round(x·100)/100 == x
+MAX_FLOAT_YUAN = 10 ** 12  #: below this a float is an exact 分 amount exactly when round(x·100)/100 == x (and int64 is safe)
+MAX_ROW_FEN = 10 ** 16  #: a row whose claims cost more in all goes the exact way: the year's running sums stay in int64
 STATUS_TEXT = (CLAIM_SETTLED, CLAIM_NO_ASSISTANCE, CLAIM_UNDECIDED)  #: settle_arrays' status codes as Settler writes them
 PLANS_KEPT = 1 << 18  #: claim keys remembered per reasoner (a key that reads amounts is nearly one per claim)
 
@@ -60,7 +61,7 @@ PLANS_KEPT = 1 << 18  #: claim keys remembered per reasoner (a key that reads am
 def _fen(x: Any) -> int | None:
     """A JSON amount in 元 as 分 when parse_money reads it as exactly that; None: let parse_person judge."""
     kind = type(x)
-    if kind is int:
+    if kind is int and abs(x) < MAX_FLOAT_YUAN:
         return x * 100
     if kind is float and abs(x) < MAX_FLOAT_YUAN:
         n = round(x * 100)
@@ -338,6 +339,7 @@ def _columnar(reasoner: Reasoner, records: TableRecords, columns: dict[str, pa.A
         plan[c] = planner.plan(pk, c) if pk >= 0 else -1
     bad = np.unique(parent[keep & (plan < 0)])
     ok[bad] = False
+    ok &= np.bincount(parent, weights=np.array(read.cost, dtype=np.float64), minlength=len(ok)) < MAX_ROW_FEN
     use = np.flatnonzero(ok[parent])
     if not len(use):
         return None

@@ -174,4 +174,4 @@ def test_catastrophic_memo_keeps_types_apart() -> None:
     with pytest.raises(RecordError):
         parse_person(_record({**ORDINARY, "封顶线": True}))
     assert parse_person(_record({**ORDINARY, "分段": [{"起": 1, "比例": 1}]})).catastrophic.segments[0].rate == 1
-    assert parse_person(_record({**ORDINARY, "分段": [{"起": 1, "比例": 1.5}]})).catastrophic.segments[0].rate == Fraction(3, 2)
+    assert parse_person(_record({**ORDINARY, "分段": [{"起": 1, "比例": 0.5}]})).catastrophic.segments[0].rate == Fraction(1, 2)
