@@ -105,8 +105,8 @@ def run_partition(job: Job, rows: Rows) -> pa.Table:
     was_enabled = gc.isenabled()
     gc.disable()  # a chunk makes many short-lived objects and few cycles; collect once afterwards
     try:
+        share_summaries(reasoner, job.summaries)
         if job.mode == "decide":
-            share_summaries(reasoner, job.summaries)
             table = _decide_table(job, reasoner, rows)
         else:
             table = _settle_table(job, reasoner, rows)

@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .batch import ROW_ERRORS, _per_person_fact
+from .batch import ROW_ERRORS, _cache, _per_person_fact
 from .batch_rows import SETTLE_SCHEMA, settle_rows
 from .batch_summary import BatchConsistencyError
 from .batch_table import TableRecords, _dates, _text_columns, decide_table
@@ -166,7 +166,8 @@ class _Plans:
     """Per reasoner: summary keys, claim keys and the plans they lead to."""
 
     def __init__(self) -> None:
-        self.persons: dict[tuple[Any, ...], int] = {}
+        self.persons: dict[tuple[Any, ...], int] = {}  #: summary key → person index
+        self.skeys: list[tuple[Any, ...]] = []  #: person index → summary key
         self.person_info: list[_Person | None] = []
         self.by_claim: dict[tuple[Any, ...], int] = {}  #: (person, 类别, 事实, amounts read) → plan, or -1: the exact way
         self.by_atoms: dict[tuple[Any, ...], int] = {}  #: (person, 类别, claim conditions' values) → plan
@@ -188,11 +189,13 @@ class _Planner:
     def __init__(self, reasoner: Reasoner, records: TableRecords, read: _Read):
         self.reasoner, self.records, self.read = reasoner, records, read
         self.cache = _plans(reasoner)
+        self.store = _cache(reasoner).store  #: the run's store (several workers): plans another worker made
 
     def person(self, skey: tuple[Any, ...]) -> int:
         pk = self.cache.persons.get(skey)
         if pk is None:
             pk = self.cache.persons[skey] = len(self.cache.person_info)
+            self.cache.skeys.append(skey)
             self.cache.person_info.append(self._person(skey))
         return pk
 
@@ -240,33 +243,41 @@ class _Planner:
             results = [(aid, evaluate_atom(cond, typed, layout.all_units, info.lookup)) for aid, cond in info.atoms]
         except Exception:  # noqa: BLE001 — Settler would raise (or the exact path reports) it: the exact way
             return -1
-        key = (pk, read.kind[c], tuple((aid, r.value, r.missing) for aid, r in results))
-        p = self.cache.by_atoms.get(key)
+        conditions = tuple((aid, r.value, r.missing) for aid, r in results)
+        p = self.cache.by_atoms.get((pk, read.kind[c], conditions))
         if p is None:
-            p = self._decided(info, c, results)
-            if p >= 0:
-                self.cache.by_atoms[key] = p
+            shared = ("plan", self.cache.skeys[pk], read.kind[c], conditions)  # a plan is a function of this key
+            plan = self.store.get(shared) if self.store is not None else None
+            if plan is None:
+                plan = self._decided(info, c, results)
+                if plan is None:
+                    return -1
+                if self.store is not None:
+                    self.store.put(shared, plan)
+            p = self.cache.by_atoms[(pk, read.kind[c], conditions)] = self._index(plan)
         return p
 
-    def _decided(self, info: _Person, c: int, results: list[tuple[str, Any]]) -> int:
-        """A new plan, from the full decision of claim c (Settler's own decide)."""
+    def _index(self, plan: ClaimPlan) -> int:
+        p = self.cache.plan_index.setdefault(plan, len(self.cache.plans))
+        if p == len(self.cache.plans):
+            self.cache.plans.append(plan)
+        return p
+
+    def _decided(self, info: _Person, c: int, results: list[tuple[str, Any]]) -> ClaimPlan | None:
+        """A new plan, from the full decision of claim c (Settler's own decide); None: the exact way."""
         read = self.read
         try:
             person = self.records[read.parent[c]]
             prep = self.reasoner.prepare(person, person.claims[read.index[c]])
         except ROW_ERRORS:
-            return -1
+            return None
         known = {a: v for a, v in info.signature.atoms} | {aid: r.value for aid, r in results if r.value is not None}
         expected = Signature(info.signature.claims, tuple(sorted(known.items())), read.kind[c])
         if prep.signature != expected:
             raise BatchConsistencyError(f"row {read.parent[c]} claim {read.index[c]}: columns {expected} but exact {prep.signature}")
         ground = self.reasoner._ground(prep.selection.policy, prep.values, justify=False)  # a plan needs no why
         answer = ground.solve(prep.signature)
-        plan = plan_of(self.reasoner._assemble(prep.person, prep.selection, answer, prep.atoms, prep.values, prep.facts))
-        p = self.cache.plan_index.setdefault(plan, len(self.cache.plans))
-        if p == len(self.cache.plans):
-            self.cache.plans.append(plan)
-        return p
+        return plan_of(self.reasoner._assemble(prep.person, prep.selection, answer, prep.atoms, prep.values, prep.facts))
 
 
 # ------------------------------------------------------------------ the chunk
@@ -323,28 +334,33 @@ def _columnar(reasoner: Reasoner, records: TableRecords, columns: dict[str, pa.A
               ordinary: np.ndarray, ordinaries: list[Catastrophic | None], first: int) -> dict[str, list[Any]] | None:
     """Stages 2–4 for the rows marked ok (rows found unfit are unmarked); the cells of every row."""
     parent = np.array(read.parent, dtype=np.int64)
-    keep = ok[parent]
-    claims_at = np.flatnonzero(keep)
-    person_columns = {name: col for name, col in columns.items() if name not in ("就医", "大病保险")}
+    plan, plans = _plan_claims(reasoner, records, columns, read, parent, ok)
+    ok[np.unique(parent[ok[parent] & (plan < 0)])] = False
+    ok &= np.bincount(parent, weights=np.array(read.cost, dtype=np.float64), minlength=len(ok)) < MAX_ROW_FEN
+    use = np.flatnonzero(ok[parent])
+    if not len(use):
+        return None
+    settled, claims = _settle(read, use, plan, ordinary, plans, ordinaries)
+    return _cells(columns, ok, claims, settled, first)
+
+
+def _plan_claims(reasoner: Reasoner, records: TableRecords, columns: dict[str, pa.Array], read: _Read, parent: np.ndarray,
+                 ok: np.ndarray) -> tuple[np.ndarray, list[ClaimPlan]]:
+    """Stages 2 and 3: each claim of the rows marked ok → its plan (−1: the row goes the exact way)."""
+    claims_at = np.flatnonzero(ok[parent])
     taken = pa.array(parent[claims_at])
-    exploded = pa.table({name: col.take(taken) for name, col in person_columns.items()} |
+    exploded = pa.table({name: col.take(taken) for name, col in columns.items() if name not in ("就医", "大病保险")} |
                         {"日期": pa.array([read.date[c] for c in claims_at.tolist()], pa.string())})
     decided = decide_table(reasoner, exploded, 1, solve=False).result  # the keys: the plans decide the claims
     planner = _Planner(reasoner, records, read)
     pk_of = np.array([planner.person(k) for k in decided.keys or []] + [-1], dtype=np.int64)
     person_key = pk_of[np.where(decided.rows >= 0, decided.rows, len(pk_of) - 1)]
     plan = np.full(len(parent), -1, dtype=np.int64)
-    for pos, c in enumerate(claims_at.tolist()):
-        pk = int(person_key[pos])
+    for pk, c in zip(person_key.tolist(), claims_at.tolist()):
         plan[c] = planner.plan(pk, c) if pk >= 0 else -1
-    bad = np.unique(parent[keep & (plan < 0)])
-    ok[bad] = False
-    ok &= np.bincount(parent, weights=np.array(read.cost, dtype=np.float64), minlength=len(ok)) < MAX_ROW_FEN
-    use = np.flatnonzero(ok[parent])
-    if not len(use):
-        return None
-    settled, claims = _settle(read, use, plan, ordinary, planner.cache.plans, ordinaries)
-    return _cells(columns, ok, claims, settled, first)
+    if planner.store is not None:
+        planner.store.flush()  # what this chunk decided, for the run's other workers
+    return plan, planner.cache.plans
 
 
 def _settle(read: _Read, use: np.ndarray, plan: np.ndarray, ordinary: np.ndarray, plans: list[ClaimPlan],
