@@ -53,9 +53,8 @@ def reasoner() -> Reasoner:
 
 # ------------------------------------------------------------------ comparison
 def expected_table(reasoner: Reasoner, table: pa.Table, first: int, year: int | None) -> pa.Table:
-    """The exact per-row path (what partition._settle_columns was before it moved to batch_rows):
-    the chunk's rows as ArrowRows reads them (tables.row_dicts), each through table_record,
-    parse_person and settle.settle, errors in place."""
+    """The exact per-row path (batch_rows.settle_rows): the chunk's rows as ArrowRows reads them
+    (tables.row_dicts), each through table_record, parse_person and settle.settle, errors in place."""
     rows = ArrowRows(first, table).rows()
     return pa.Table.from_pydict(settle_rows(reasoner, rows, True, year), schema=SETTLE_SCHEMA)
 
