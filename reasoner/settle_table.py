@@ -28,17 +28,19 @@ import datetime as dt
 import json
 import re
 import weakref
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 
 from .batch import ROW_ERRORS, _cache, _per_person_fact
 from .batch_rows import SETTLE_SCHEMA, settle_rows
 from .batch_summary import BatchConsistencyError
-from .batch_table import TableRecords, _dates, _text_columns, decide_table
+from .batch_table import TableRecords, _dates, _filled, _text_columns, decide_table
 from .compile import CompiledPolicy
 from .decide import Reasoner, _atom_names, _convert
 from .numeric import evaluate_atom
@@ -71,33 +73,62 @@ def _fen(x: Any) -> int | None:
 
 @dataclass
 class _Read:
-    """The claims of a chunk, in reading order, and per row what the reader made of it."""
+    """The claims of a chunk that the columns take, row by row, each row's claims in list order."""
 
-    parent: list[int] = field(default_factory=list)  #: row
-    index: list[int] = field(default_factory=list)  #: position in the row's 就医 list
-    day: list[int] = field(default_factory=list)  #: date ordinal
-    date: list[str] = field(default_factory=list)
-    kind: list[str] = field(default_factory=list)
-    cost: list[int] = field(default_factory=list)
-    basic: list[int] = field(default_factory=list)
-    facts: list[tuple[tuple[str, Any], ...]] = field(default_factory=list)
+    parent: np.ndarray  #: row
+    index: np.ndarray  #: position in the row's 就医 list
+    day: np.ndarray  #: the date as a day number (any numbering that keeps the order)
+    year: np.ndarray
+    date: pa.Array  #: YYYY-MM-DD
+    cost: np.ndarray  #: 政策范围内费用, 分
+    basic: np.ndarray  #: 基本医保支付, 分
+    kind: Sequence[str]  #: 类别
+    kind_code: np.ndarray  #: equal codes: equal 类别
+    facts: Sequence[tuple[tuple[str, Any], ...]]  #: 事实 as (name, text) pairs
+    fact_code: np.ndarray  #: equal codes: equal 事实
+
+    @classmethod
+    def of(cls, rows: list[tuple[Any, ...]]) -> _Read:
+        """From (row, position, day, date, 类别, 分, 分, 事实) tuples."""
+        parent, index, day, date, kind, cost, basic, facts = (list(c) for c in zip(*rows)) if rows else ([],) * 8
+        return cls(*(np.array(c, dtype=np.int64) for c in (parent, index, day, [int(d[:4]) for d in date])),
+                   pa.array(date, pa.string()), np.array(cost, dtype=np.int64), np.array(basic, dtype=np.int64),
+                   kind, _codes(kind), facts, _codes(facts))
+
+
+def _codes(values: Sequence[Any]) -> np.ndarray:
+    index: dict[Any, int] = {}
+    return np.array([index.setdefault(v, len(index)) for v in values], dtype=np.int64)
+
+
+class _ArrowFacts(Sequence[tuple[tuple[str, Any], ...]]):
+    """事实 of Arrow-read claims, built only for the claims that are looked at (representatives)."""
+
+    def __init__(self, columns: dict[str, pa.Array]):
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()), []))
+
+    def __getitem__(self, c: Any) -> Any:
+        cells = ((name, values[c].as_py()) for name, values in self.columns.items())
+        return tuple((name, value) for name, value in cells if value is not None)
 
 
 class _Reader:
-    """Reads 就医 and 大病保险 cells; any doubt sends the row the exact way."""
+    """Reads 就医 and 大病保险 cells one by one (json.loads); any doubt sends the row the exact way."""
 
     def __init__(self) -> None:
         self.days: dict[str, int] = {}
         self.ordinaries: dict[str | None, Catastrophic | None | Exception] = {None: None}
 
-    def day(self, text: Any) -> int:
-        day = self.days.get(text) if type(text) is str else -1
-        if day is None:
-            try:
-                day = dt.date.fromisoformat(text).toordinal() if DATE.match(text) else -1
-            except ValueError:
-                day = -1
-            self.days[text] = day
+    def day(self, text: str) -> int:
+        """The ordinal of a YYYY-MM-DD date, -1 for any other text (remembered per text)."""
+        try:
+            day = dt.date.fromisoformat(text).toordinal() if DATE.match(text) else -1
+        except ValueError:
+            day = -1
+        self.days[text] = day
         return day
 
     def ordinary(self, text: str | None) -> Catastrophic | None | Exception:
@@ -110,44 +141,118 @@ class _Reader:
                 self.ordinaries[text] = err
         return self.ordinaries[text]
 
-    def claims(self, cells: list[str | None], year: int | None, out: _Read) -> np.ndarray:
-        """Append each row's canonical claims of the year to out; returns which rows were read."""
+    def claims(self, cells: list[str | None], year: int | None) -> tuple[np.ndarray, _Read]:
+        """Each row's canonical claims of the year, and which rows were read (all their claims canonical,
+        at least one of the year)."""
         ok = np.zeros(len(cells), dtype=bool)
+        rows: list[tuple[Any, ...]] = []
+        loads, claim = json.loads, self._claim
         for i, text in enumerate(cells):
             if text is None:
                 continue
             try:
-                claims = json.loads(text)
+                listed = loads(text)
             except ValueError:
                 continue
-            if type(claims) is not list or not claims:
+            if type(listed) is not list:
                 continue
-            mark = len(out.parent)
-            if not all(self._claim(i, j, c, year, out) for j, c in enumerate(claims)) or len(out.parent) == mark:
-                for column in vars(out).values():
-                    del column[mark:]
+            read = [claim(i, j, c) for j, c in enumerate(listed)]
+            if None in read:
                 continue
-            ok[i] = True
-        return ok
+            kept = [r for r in read if year is None or int(r[3][:4]) == year]
+            if kept:
+                rows += kept
+                ok[i] = True
+        return ok, _Read.of(rows)
 
-    def _claim(self, i: int, j: int, c: Any, year: int | None, out: _Read) -> bool:
+    def _claim(self, i: int, j: int, c: Any) -> tuple[Any, ...] | None:
+        """(row, position, day, date, 类别, 分, 分, 事实) of a canonical claim; None for any other."""
         if type(c) is not dict or not c.keys() <= CLAIM_KEYS:
-            return False
+            return None
         date, kind, facts = c.get("日期"), c.get("类别"), c.get("事实")
         cost, basic = _fen(c.get("政策范围内费用")), _fen(c.get("基本医保支付"))
-        day = self.day(date)
+        day = self.days.get(date, -2) if type(date) is str else -1
+        if day == -2:
+            day = self.day(date)
         if day < 0 or type(kind) is not str or not kind or cost is None or basic is None or not 0 <= basic <= cost:
-            return False
+            return None
         if facts is None or facts == {}:
-            items: tuple[tuple[str, Any], ...] = ()
-        elif type(facts) is dict and all(type(v) is str for v in facts.values()):  # 1 and True would share a key
-            items = tuple(facts.items())
-        else:
-            return False
-        if year is None or int(date[:4]) == year:
-            out.parent.append(i), out.index.append(j), out.day.append(day), out.date.append(date)
-            out.kind.append(kind), out.cost.append(cost), out.basic.append(basic), out.facts.append(items)
-        return True
+            return i, j, day, date, kind, cost, basic, ()
+        if type(facts) is dict and all(type(v) is str for v in facts.values()):  # 1 and True would share a key
+            return i, j, day, date, kind, cost, basic, tuple(facts.items())
+        return None
+
+
+def _arrow_claims(cells: pa.Array, names: list[str]) -> tuple[np.ndarray, pa.Array] | None:
+    """The 就医 cells parsed by Arrow's JSON reader (C++, no Python object per claim), or None when the
+    chunk holds anything that reader might read otherwise than json.loads: then the chunk is read by
+    _Reader.claims. Rows whose cell is empty or mentions null (absent and null differ for parse_person,
+    not for Arrow) are left out here — read as no claims, so they go the exact way."""
+    usable = _filled(pc.is_valid(cells)) & ~_filled(pc.match_substring_regex(cells, "null|\n|\r"))
+    text = pc.if_else(pa.array(usable), cells, "[]")
+    lines = pc.binary_join_element_wise('{"c":', text, "}\n", "")
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + len(lines) + 1]
+    data = lines.buffers()[2][int(offsets[0]):int(offsets[-1])]
+    claim = pa.struct([("日期", pa.string()), ("类别", pa.string()), ("政策范围内费用", pa.float64()),
+                       ("基本医保支付", pa.float64()), ("事实", pa.struct([(n, pa.string()) for n in names]))])
+    options = pj.ParseOptions(explicit_schema=pa.schema([("c", pa.list_(claim))]), unexpected_field_behavior="infer")
+    try:
+        table = pj.read_json(pa.BufferReader(data), parse_options=options)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    listed = table.column("c").combine_chunks()
+    fields = listed.type.value_type
+    if table.num_rows != len(cells) or {f.name for f in fields} - {"日期", "类别", "政策范围内费用", "基本医保支付", "事实", "编号"} \
+            or len(fields.field("事实").type) != len(names):
+        return None
+    return usable, listed
+
+
+def _arrow_read(usable: np.ndarray, listed: pa.Array, year: int | None) -> tuple[np.ndarray, _Read]:
+    """_Reader.claims for claims parsed by Arrow: the same checks, on columns."""
+    n = len(listed)
+    lengths = np.asarray(pc.fill_null(pc.list_value_length(listed), 0), dtype=np.int64)
+    parent = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    index = np.arange(len(parent), dtype=np.int64) - (np.cumsum(lengths) - lengths)[parent]
+    date, kind, cost_x, basic_x, facts = listed.flatten().flatten()[:5]
+    day, good = _dates(date)
+    cost, cost_ok = _fen_column(cost_x)
+    basic, basic_ok = _fen_column(basic_x)
+    good &= _filled(pc.greater(pc.utf8_length(kind), 0)) & cost_ok & basic_ok & (basic >= 0) & (basic <= cost)
+    years = np.where(good, day.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970, 0)
+    wanted = np.ones(len(parent), dtype=bool) if year is None else years == year
+    ok = usable & (np.bincount(parent[~good], minlength=n) == 0) & (np.bincount(parent[wanted], minlength=n) > 0)
+    keep = np.flatnonzero(ok[parent] & wanted)
+    taken = pa.array(keep)
+    kinds = kind.take(taken)
+    fact_columns = {f.name: column.take(taken) for f, column in zip(facts.type, facts.flatten())}
+    fact_code = _pack([np.asarray(pc.fill_null(pc.dictionary_encode(c).indices, -1), dtype=np.int64) for c in fact_columns.values()],
+                      len(keep))
+    read = _Read(parent[keep], index[keep], day[keep], years[keep], date.take(taken), cost[keep], basic[keep], kinds.to_pylist(),
+                 np.asarray(pc.dictionary_encode(kinds).indices, dtype=np.int64), _ArrowFacts(fact_columns), fact_code)
+    return ok, read
+
+
+def _pack(columns: list[np.ndarray], n: int) -> np.ndarray:
+    """One int64 code per row, equal exactly where every column is equal (columns of codes ≥ −1)."""
+    code = np.zeros(n, dtype=np.int64)
+    width = 1
+    for column in columns:
+        base = int(column.max(initial=-1)) + 2
+        if width * base >= 1 << 62:  # too many combinations to pack: number the distinct rows instead
+            return np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)[1].reshape(-1)
+        code += (column + 1) * width
+        width *= base
+    return code
+
+
+def _fen_column(x: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """_fen on a column of JSON numbers read as doubles (JSON integers below 10¹² 元 are exact doubles)."""
+    v = np.asarray(x.to_numpy(zero_copy_only=False), dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(v) & (np.abs(v) < MAX_FLOAT_YUAN)
+        fen = np.rint(np.where(finite, v, 0.0) * 100)
+        return fen.astype(np.int64), finite & (fen / 100 == v)
 
 
 # ------------------------------------------------------------------ 3. plans
@@ -214,13 +319,18 @@ class _Planner:
         params, given = self.reasoner.policies.params, dict(assumed)
         return _Person(policy, signature, atoms, reads, lambda p: params.lookup(p, region, year, given))
 
+    def reads(self, pk: int) -> bool:
+        """Whether a claim's conditions read its amounts under person key pk (then every claim is its own key)."""
+        info = self.cache.person_info[pk]
+        return info is not None and bool(info.reads)
+
     def plan(self, pk: int, c: int) -> int:
         """The plan of claim c, whose person part is pk; -1 sends its row the exact way."""
         info = self.cache.person_info[pk]
         if info is None:
             return -1
         read = self.read
-        amounts = tuple(read.cost[c] if b == "政策范围内费用" else read.basic[c] for b in info.reads)
+        amounts = tuple(int(read.cost[c] if b == "政策范围内费用" else read.basic[c]) for b in info.reads)
         key = (pk, read.kind[c], read.facts[c], amounts)
         p = self.cache.by_claim.get(key)
         if p is None:
@@ -233,7 +343,7 @@ class _Planner:
         read, layout = self.read, self.reasoner._layout(info.policy)
         if read.kind[c] not in layout.claim_kinds:
             return -1
-        typed: dict[str, Any] = {"政策范围内费用": read.cost[c], "基本医保支付": read.basic[c]}
+        typed: dict[str, Any] = {"政策范围内费用": int(read.cost[c]), "基本医保支付": int(read.basic[c])}
         typed = {k: v for k, v in typed.items() if k in layout.claim_decls}
         try:
             for name, raw in read.facts[c]:
@@ -267,8 +377,8 @@ class _Planner:
         """A new plan, from the full decision of claim c (Settler's own decide); None: the exact way."""
         read = self.read
         try:
-            person = self.records[read.parent[c]]
-            prep = self.reasoner.prepare(person, person.claims[read.index[c]])
+            person = self.records[int(read.parent[c])]
+            prep = self.reasoner.prepare(person, person.claims[int(read.index[c])])
         except ROW_ERRORS:
             return None
         known = {a: v for a, v in info.signature.atoms} | {aid: r.value for aid, r in results if r.value is not None}
@@ -286,57 +396,52 @@ def settle_table(reasoner: Reasoner, table: pa.Table, first: int, year: int | No
     `year` when given): SETTLE_SCHEMA's row per input row, equal to batch_rows.settle_rows'."""
     n = table.num_rows
     columns = _text_columns(table)
-    records = TableRecords(table, first, columns)
+    cells = None
     ok = np.zeros(n, dtype=bool)
-    read, ordinary = _Read(), np.zeros(n, dtype=np.int64)
-    ordinaries: list[Catastrophic | None] = []
     if columns is not None and {"地区", "日期", "就医"} <= columns.keys():
-        ok, ordinary, ordinaries = _rows(columns, year, read)
-    cells = _columnar(reasoner, records, columns, read, ok, ordinary, ordinaries, first) if ok.any() else None
+        ok, read, ordinary, ordinaries = _rows(columns, year, _claim_facts(reasoner))
+        if ok.any():
+            cells = _columnar(reasoner, TableRecords(table, first, columns), columns, read, ok, ordinary, ordinaries, first)
     exact = np.flatnonzero(~ok).tolist()
+    rows = list(zip((first + i for i in exact), row_dicts(table.take(pa.array(exact, pa.int64()))))) if exact else []
+    fixed = settle_rows(reasoner, rows, True, year)
     if cells is None:
-        return pa.Table.from_pydict(settle_rows(reasoner, _numbered(table, exact, first), True, year), schema=SETTLE_SCHEMA)
-    if exact:
-        fixed = settle_rows(reasoner, _numbered(table, exact, first), True, year)
-        for name, values in fixed.items():
-            column = cells[name]
-            for pos, value in zip(exact, values):
-                column[pos] = value
+        return pa.Table.from_pydict(fixed, schema=SETTLE_SCHEMA)
+    for name, values in fixed.items():
+        column = cells[name]
+        for pos, value in zip(exact, values):
+            column[pos] = value
     return pa.Table.from_pydict(cells, schema=SETTLE_SCHEMA)
 
 
-def _numbered(table: pa.Table, rows: list[int], first: int) -> list[tuple[int, Any]]:
-    return list(zip((first + i for i in rows), row_dicts(table.take(pa.array(rows, pa.int64()))))) if rows else []
+def _claim_facts(reasoner: Reasoner) -> list[str]:
+    """Every 就医事实 a policy of the set declares (the columns Arrow reads 事实 into)."""
+    return sorted({name for policy in reasoner.policies.policies.values() for name in reasoner._layout(policy).claim_decls})
 
 
-def _rows(columns: dict[str, pa.Array], year: int | None, read: _Read) -> tuple[np.ndarray, np.ndarray, list[Catastrophic | None]]:
-    """Stage 1: which rows the columns can take, their claims, and their ordinary catastrophic parameters."""
+def _rows(columns: dict[str, pa.Array], year: int | None, names: list[str]) -> tuple[np.ndarray, _Read, np.ndarray, list[Catastrophic | None]]:
+    """Stage 1: which rows the columns can take, their claims, and their ordinary catastrophic parameters
+    (per row an index into the distinct ones)."""
     reader = _Reader()
-    ok = reader.claims(columns["就医"].to_pylist(), year, read)
+    parsed = _arrow_claims(columns["就医"], names)
+    ok, read = _arrow_read(*parsed, year) if parsed is not None else reader.claims(columns["就医"].to_pylist(), year)
     ok &= _dates(columns["日期"])[1] & np.asarray(pc.is_valid(columns["地区"]))
-    ordinary = np.zeros(len(ok), dtype=np.int64)
-    ordinaries: list[Catastrophic | None] = []
-    if "大病保险" in columns:
-        index: dict[int, int] = {}
-        for i, text in enumerate(columns["大病保险"].to_pylist()):
-            if ok[i]:
-                params = reader.ordinary(text)
-                if isinstance(params, Exception):
-                    ok[i] = False
-                else:
-                    ordinary[i] = index.setdefault(id(params), len(index))
-                    if ordinary[i] == len(ordinaries):
-                        ordinaries.append(params)
-    return ok, ordinary, ordinaries or [None]
+    if "大病保险" not in columns:
+        return ok, read, np.zeros(len(ok), dtype=np.int64), [None]
+    encoded = pc.dictionary_encode(columns["大病保险"])  # each distinct text parsed once
+    found = [reader.ordinary(text) for text in encoded.dictionary.to_pylist()] + [None]
+    ok &= ~np.array([isinstance(f, Exception) for f in found])[np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)]
+    ordinary = np.asarray(pc.fill_null(encoded.indices, len(found) - 1), dtype=np.int64)
+    return ok, read, ordinary, [None if isinstance(f, Exception) else f for f in found]
 
 
 def _columnar(reasoner: Reasoner, records: TableRecords, columns: dict[str, pa.Array], read: _Read, ok: np.ndarray,
               ordinary: np.ndarray, ordinaries: list[Catastrophic | None], first: int) -> dict[str, list[Any]] | None:
     """Stages 2–4 for the rows marked ok (rows found unfit are unmarked); the cells of every row."""
-    parent = np.array(read.parent, dtype=np.int64)
+    parent = read.parent
     plan, plans = _plan_claims(reasoner, records, columns, read, parent, ok)
     ok[np.unique(parent[ok[parent] & (plan < 0)])] = False
-    ok &= np.bincount(parent, weights=np.array(read.cost, dtype=np.float64), minlength=len(ok)) < MAX_ROW_FEN
+    ok &= np.bincount(parent, weights=read.cost.astype(np.float64), minlength=len(ok)) < MAX_ROW_FEN
     use = np.flatnonzero(ok[parent])
     if not len(use):
         return None
@@ -350,14 +455,22 @@ def _plan_claims(reasoner: Reasoner, records: TableRecords, columns: dict[str, p
     claims_at = np.flatnonzero(ok[parent])
     taken = pa.array(parent[claims_at])
     exploded = pa.table({name: col.take(taken) for name, col in columns.items() if name not in ("就医", "大病保险")} |
-                        {"日期": pa.array([read.date[c] for c in claims_at.tolist()], pa.string())})
+                        {"日期": read.date.take(pa.array(claims_at))})
     decided = decide_table(reasoner, exploded, 1, solve=False).result  # the keys: the plans decide the claims
     planner = _Planner(reasoner, records, read)
     pk_of = np.array([planner.person(k) for k in decided.keys or []] + [-1], dtype=np.int64)
     person_key = pk_of[np.where(decided.rows >= 0, decided.rows, len(pk_of) - 1)]
     plan = np.full(len(parent), -1, dtype=np.int64)
-    for pk, c in zip(person_key.tolist(), claims_at.tolist()):
-        plan[c] = planner.plan(pk, c) if pk >= 0 else -1
+    if len(claims_at):
+        # one lookup per distinct (person key, 类别, 事实); claims whose policy's conditions read amounts one by one
+        keys = _pack([person_key, read.kind_code[claims_at], read.fact_code[claims_at]], len(claims_at))
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        found = np.array([planner.plan(pk, int(claims_at[f])) if pk >= 0 and not planner.reads(pk) else -2
+                          for pk, f in zip(person_key[first].tolist(), first.tolist())] + [-1], dtype=np.int64)
+        plan[claims_at] = found[inverse.reshape(-1)]
+        for c in claims_at[plan[claims_at] == -2].tolist():
+            pk = int(person_key[np.searchsorted(claims_at, c)])
+            plan[c] = planner.plan(pk, c) if pk >= 0 else -1
     if planner.store is not None:
         planner.store.flush()  # what this chunk decided, for the run's other workers
     return plan, planner.cache.plans
@@ -366,17 +479,14 @@ def _plan_claims(reasoner: Reasoner, records: TableRecords, columns: dict[str, p
 def _settle(read: _Read, use: np.ndarray, plan: np.ndarray, ordinary: np.ndarray, plans: list[ClaimPlan],
             ordinaries: list[Catastrophic | None]) -> tuple[Settled, Claims]:
     """Stage 4: the claims in settlement order (row, year, date, position), settled column-wise."""
-    parent = np.array(read.parent, dtype=np.int64)[use]
-    day = np.array(read.day, dtype=np.int64)[use]
-    index = np.array(read.index, dtype=np.int64)[use]
-    year = np.array([int(read.date[c][:4]) for c in use.tolist()], dtype=np.int64)
+    parent, day, index, year = read.parent[use], read.day[use], read.index[use], read.year[use]
     order = np.lexsort((index, day, year, parent))
     use, parent, year = use[order], parent[order], year[order]
     start = np.ones(len(use), dtype=bool)
     start[1:] = (parent[1:] != parent[:-1]) | (year[1:] != year[:-1])
     group = np.cumsum(start) - 1
     step = np.arange(len(use)) - np.flatnonzero(start)[group]
-    claims = Claims(group, step, np.array(read.cost, dtype=np.int64)[use], np.array(read.basic, dtype=np.int64)[use],
+    claims = Claims(group, step, read.cost[use], read.basic[use],
                     np.full(len(use), -1, dtype=np.int64), plan[use], ordinary[parent])
     claims.parent, claims.year = parent, year  # type: ignore[attr-defined]
     return settle_claims(claims, plans, ordinaries, int(group[-1]) + 1 if len(group) else 0), claims

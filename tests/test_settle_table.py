@@ -550,3 +550,33 @@ def test_a_second_worker_takes_the_plans_the_first_stored(tmp_path: Path, roster
     assert made > 0 and len(decided) == made
     assert b.equals(a)
     assert a.equals(expected_table(first, table, 1, None))
+
+
+def test_odd_rows_in_a_chunk_arrow_reads_are_settled_identically(reasoner: Reasoner) -> None:
+    """A clean chunk's 就医 cells are parsed by Arrow's JSON reader (settle_table._arrow_claims) and
+    checked column-wise; a chunk Arrow cannot read the same way as json.loads falls back to reading
+    cell by cell, which the other odd-row tests mostly exercise. Here the odd rows are kept as long
+    as Arrow still reads the chunk, so that the column-wise checks meet the oddities Arrow does
+    parse — 2024-02-30, negative, three-decimal, NaN or huge amounts, 基本医保支付 above the cost,
+    an unknown 类别 or 事实 value, null anywhere, years other than the one settled — and each of them
+    must still send exactly its own row the exact way."""
+    from reasoner.batch_table import _text_columns
+    from reasoner.settle_table import _arrow_claims, _claim_facts
+
+    names = _claim_facts(reasoner)
+    rows, _ = odd_roster()
+    columns = list(dict.fromkeys([*SETTLE_COLUMNS, *(k for r in rows for k in r)]))
+
+    def arrow_reads(table: pa.Table) -> bool:
+        return _arrow_claims(_text_columns(table)["就医"], names) is not None
+
+    kept: list[dict[str, Any]] = []
+    for row in rows:
+        if arrow_reads(string_table([*kept, row], columns)):
+            kept.append(row)
+    assert len(kept) > len(rows) * 3 // 4
+    table = string_table(kept, columns)
+    assert arrow_reads(table)
+    for year in (None, 2024):
+        out = assert_same(reasoner, table, 1, year)
+        assert {"已结算", ERROR} <= set(out.column("状态").to_pylist())
