@@ -42,7 +42,7 @@ from .batch_rows import SETTLE_SCHEMA, settle_rows
 from .batch_summary import BatchConsistencyError
 from .batch_table import TableRecords, _dates, _filled, _text_columns, decide_table
 from .compile import CompiledPolicy
-from .decide import Reasoner, _atom_names, _convert
+from .decide import PersonParts, Reasoner, _atom_names, _convert
 from .numeric import evaluate_atom
 from .person import Catastrophic, RecordError, _catastrophic
 from .settle import CLAIM_NO_ASSISTANCE, CLAIM_SETTLED, CLAIM_UNDECIDED
@@ -295,6 +295,7 @@ class _Planner:
         self.reasoner, self.records, self.read = reasoner, records, read
         self.cache = _plans(reasoner)
         self.store = _cache(reasoner).store  #: the run's store (several workers): plans another worker made
+        self.parts = PersonParts()  #: the person part of the last representative, for its other claims
 
     def person(self, skey: tuple[Any, ...]) -> int:
         pk = self.cache.persons.get(skey)
@@ -378,7 +379,7 @@ class _Planner:
         read = self.read
         try:
             person = self.records[int(read.parent[c])]
-            prep = self.reasoner.prepare(person, person.claims[int(read.index[c])])
+            prep = self.reasoner.prepare(person, person.claims[int(read.index[c])], parts=self.parts)
         except ROW_ERRORS:
             return None
         known = {a: v for a, v in info.signature.atoms} | {aid: r.value for aid, r in results if r.value is not None}
@@ -465,8 +466,10 @@ def _plan_claims(reasoner: Reasoner, records: TableRecords, columns: dict[str, p
         # one lookup per distinct (person key, 类别, 事实); claims whose policy's conditions read amounts one by one
         keys = _pack([person_key, read.kind_code[claims_at], read.fact_code[claims_at]], len(claims_at))
         _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        found = np.array([planner.plan(pk, int(claims_at[f])) if pk >= 0 and not planner.reads(pk) else -2
-                          for pk, f in zip(person_key[first].tolist(), first.tolist())] + [-1], dtype=np.int64)
+        found = np.full(len(first) + 1, -1, dtype=np.int64)
+        for u in np.argsort(first).tolist():  # in claim order: a person's new claims one after another (PersonParts)
+            pk, f = int(person_key[first[u]]), int(first[u])
+            found[u] = planner.plan(pk, int(claims_at[f])) if pk >= 0 and not planner.reads(pk) else -2
         plan[claims_at] = found[inverse.reshape(-1)]
         for c in claims_at[plan[claims_at] == -2].tolist():
             pk = int(person_key[np.searchsorted(claims_at, c)])

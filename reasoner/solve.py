@@ -20,6 +20,12 @@ from .compile import CompiledPolicy, q
 from .recent import Recent
 
 ASP_PROGRAMS = ("decide.lp", "justify.lp")
+#: Intermediate predicates of decide.lp that only explanations follow (through justify.lp's
+#: why/because): a grounding without justify.lp does not show them — three quarters of a model's
+#: symbols, each converted to Python. Summaries and claim plans never read them; the batch tests
+#: compare those with decisions made on the full grounding, where everything is shown.
+EXPLAINED_ONLY = frozenset({"val", "lacks", "atom_val", "nonmember", "offer", "usable", "best", "decided", "excl_person",
+                            "claimed", "recog", "right_department", "holds", "excl_true", "claim", "claim_kind", "ended"})
 ANSWERS_KEPT = 2000  #: answer sets a grounding keeps (≈ 20–50 KB each): a batch worker meets signatures without end
 
 Term = object  # str | int | tuple (nested function terms)
@@ -153,7 +159,8 @@ class GroundPolicy:
                 facts.setdefault(key, []).append(a.symbol)
             else:
                 derived.add(key)
-        self.control.add("show", [], "#show.\n" + "".join(f"#show {name}/{arity}.\n" for name, arity in sorted(derived)))
+        shown = derived if self.justify else {(name, arity) for name, arity in derived if name not in EXPLAINED_ONLY}
+        self.control.add("show", [], "#show.\n" + "".join(f"#show {name}/{arity}.\n" for name, arity in sorted(shown)))
         self.control.ground([("show", [])])
         static: Atoms = {}
         for (name, _), symbols in facts.items():
