@@ -101,18 +101,23 @@ def _codes(values: Sequence[Any]) -> np.ndarray:
     return np.array([index.setdefault(v, len(index)) for v in values], dtype=np.int64)
 
 
-class _ArrowFacts(Sequence[tuple[tuple[str, Any], ...]]):
-    """事实 of Arrow-read claims, built only for the claims that are looked at (representatives)."""
+class _CodedFacts(Sequence[tuple[tuple[str, Any], ...]]):
+    """事实 of Arrow-read claims: one tuple per distinct code (a chunk has a handful), found by code."""
 
-    def __init__(self, columns: dict[str, pa.Array]):
-        self.columns = columns
+    def __init__(self, code: np.ndarray, columns: dict[str, pa.Array]):
+        self.code = code
+        self.tuples: dict[int, tuple[tuple[str, Any], ...]] = {}
+        if len(code):
+            _, first = np.unique(code, return_index=True)
+            for c in first.tolist():
+                cells = ((name, values[c].as_py()) for name, values in columns.items())
+                self.tuples[int(code[c])] = tuple((name, value) for name, value in cells if value is not None)
 
     def __len__(self) -> int:
-        return len(next(iter(self.columns.values()), []))
+        return len(self.code)
 
     def __getitem__(self, c: Any) -> Any:
-        cells = ((name, values[c].as_py()) for name, values in self.columns.items())
-        return tuple((name, value) for name, value in cells if value is not None)
+        return self.tuples[int(self.code[c])]
 
 
 class _Reader:
@@ -229,7 +234,7 @@ def _arrow_read(usable: np.ndarray, listed: pa.Array, year: int | None) -> tuple
     fact_code = _pack([np.asarray(pc.fill_null(pc.dictionary_encode(c).indices, -1), dtype=np.int64) for c in fact_columns.values()],
                       len(keep))
     read = _Read(parent[keep], index[keep], day[keep], years[keep], date.take(taken), cost[keep], basic[keep], kinds.to_pylist(),
-                 np.asarray(pc.dictionary_encode(kinds).indices, dtype=np.int64), _ArrowFacts(fact_columns), fact_code)
+                 np.asarray(pc.dictionary_encode(kinds).indices, dtype=np.int64), _CodedFacts(fact_code, fact_columns), fact_code)
     return ok, read
 
 
@@ -278,6 +283,7 @@ class _Plans:
         self.by_atoms: dict[tuple[Any, ...], int] = {}  #: (person, 类别, claim conditions' values) → plan
         self.plans: list[ClaimPlan] = []
         self.plan_index: dict[ClaimPlan, int] = {}  #: equal plans share an index (persons differ, their claims' numbers rarely do)
+        self.readings: dict[str, tuple[Any, ...]] = {}  #: by policy content hash: _Planner._reading
 
 
 _PLANS: weakref.WeakKeyDictionary[Reasoner, _Plans] = weakref.WeakKeyDictionary()
@@ -309,16 +315,25 @@ class _Planner:
         """None when a claim condition reads a person fact, or a value reads a claim amount: the exact way."""
         (name, year, region, assumed), signature = skey[0], skey[1]
         policy = self.reasoner.policies.policies[name]
+        reading = self.cache.readings.get(policy.content_hash)
+        if reading is None:
+            reading = self.cache.readings[policy.content_hash] = self._reading(policy)
+        if not reading:
+            return None
+        params, given = self.reasoner.policies.params, dict(assumed)
+        return _Person(policy, signature, *reading, lambda p: params.lookup(p, region, year, given))
+
+    def _reading(self, policy: CompiledPolicy) -> tuple[Any, ...]:
+        """A policy's claim conditions and the claim amounts they read; () when its claims cannot be
+        keyed on their own (a condition also reads a person fact, or a value reads a claim amount)."""
         layout = self.reasoner._layout(policy)
         atoms = tuple((aid, cond) for aid, cond in policy.atoms.items() if aid in layout.claim_atoms)
         names = [_atom_names(cond) for _, cond in atoms]
         if any(n is None or not n.isdisjoint(layout.units) for n in names):
-            return None
+            return ()
         if any(_per_person_fact(v.value, layout.claim_decls) for v in policy.values.values()):
-            return None
-        reads = tuple(b for b in ("政策范围内费用", "基本医保支付") if b in layout.claim_decls and any(b in n for n in names if n))
-        params, given = self.reasoner.policies.params, dict(assumed)
-        return _Person(policy, signature, atoms, reads, lambda p: params.lookup(p, region, year, given))
+            return ()
+        return atoms, tuple(b for b in ("政策范围内费用", "基本医保支付") if b in layout.claim_decls and any(b in n for n in names if n))
 
     def reads(self, pk: int) -> bool:
         """Whether a claim's conditions read its amounts under person key pk (then every claim is its own key)."""
@@ -408,10 +423,9 @@ def settle_table(reasoner: Reasoner, table: pa.Table, first: int, year: int | No
     fixed = settle_rows(reasoner, rows, True, year)
     if cells is None:
         return pa.Table.from_pydict(fixed, schema=SETTLE_SCHEMA)
-    for name, values in fixed.items():
-        column = cells[name]
-        for pos, value in zip(exact, values):
-            column[pos] = value
+    if exact:
+        mask = pa.array(~ok)
+        cells = {f.name: pc.replace_with_mask(cells[f.name], mask, pa.array(fixed[f.name], f.type)) for f in SETTLE_SCHEMA}
     return pa.Table.from_pydict(cells, schema=SETTLE_SCHEMA)
 
 
@@ -495,57 +509,63 @@ def _settle(read: _Read, use: np.ndarray, plan: np.ndarray, ordinary: np.ndarray
     return settle_claims(claims, plans, ordinaries, int(group[-1]) + 1 if len(group) else 0), claims
 
 
-def _cells(columns: dict[str, pa.Array], ok: np.ndarray, claims: Claims, settled: Settled, first: int) -> dict[str, list[Any]]:
+def _cells(columns: dict[str, pa.Array], ok: np.ndarray, claims: Claims, settled: Settled, first: int) -> dict[str, pa.Array]:
     """Totals per row, as batch_rows.settlement_cells writes them (rows not ok are filled in later)."""
     n = len(ok)
-    parent, year = claims.parent, claims.year  # type: ignore[attr-defined]
+    parent = claims.parent  # type: ignore[attr-defined]
     starts = np.flatnonzero(np.r_[True, parent[1:] != parent[:-1]])
     rows = parent[starts]
 
-    def per_row(values: np.ndarray) -> list[Any]:
+    def per_row(values: np.ndarray) -> pa.Array:
         full = np.zeros(n, dtype=np.int64)
         full[rows] = np.add.reduceat(values, starts)
-        return full.tolist()
+        return pa.array(full)
 
-    numbers = np.arange(first, first + n)
-    given = columns.get("编号")
-    ids = [v if v is not None else f"#{k}" for v, k in zip(given.to_pylist() if given is not None else [None] * n, numbers.tolist())]
-    cells: dict[str, list[Any]] = {
-        "行号": numbers.tolist(), "编号": ids, "地区": columns["地区"].to_pylist(), "状态": ["已结算"] * n,
-        "年度": _years(n, rows, starts, year), "就医笔数": per_row(np.ones(len(parent), dtype=np.int64)),
-        "大病保险支付（分）": per_row(settled.catastrophic), "医疗救助（分）": per_row(settled.assistance),
-        "医保后自付（分）": per_row(settled.self_pay), "结算状态": _counts(n, rows, starts, settled.status),
-        "缺少": _missing(n, parent, settled.missing), "错误字段": [None] * n, "错误": [None] * n}
-    return cells
+    numbers = pa.array(np.arange(first, first + n, dtype=np.int64))
+    given = columns.get("编号", pa.nulls(n, pa.string()))
+    return {"行号": numbers, "编号": pc.if_else(pc.is_valid(given), given, pc.binary_join_element_wise("#", numbers.cast(pa.string()), "")),
+            "地区": columns["地区"], "状态": _texts(n, rows, ["已结算"], np.zeros(len(rows), dtype=np.int64)),
+            "年度": _years(n, rows, starts, claims.year),  # type: ignore[attr-defined]
+            "就医笔数": per_row(np.ones(len(parent), dtype=np.int64)),
+            "大病保险支付（分）": per_row(settled.catastrophic), "医疗救助（分）": per_row(settled.assistance),
+            "医保后自付（分）": per_row(settled.self_pay), "结算状态": _counts(n, rows, starts, settled.status),
+            "缺少": pa.array(_missing(n, parent, settled.missing), pa.string()),
+            "错误字段": pa.nulls(n, pa.string()), "错误": pa.nulls(n, pa.string())}
 
 
-def _years(n: int, rows: np.ndarray, starts: np.ndarray, year: np.ndarray) -> list[Any]:
+def _texts(n: int, rows: np.ndarray, texts: list[str], which: np.ndarray) -> pa.Array:
+    """A text column: texts[which[k]] at rows[k], empty elsewhere."""
+    index = np.full(n, -1, dtype=np.int64)
+    index[rows] = which
+    return pa.array(texts, pa.string()).take(pa.array(index, mask=index < 0))
+
+
+def _years(n: int, rows: np.ndarray, starts: np.ndarray, year: np.ndarray) -> pa.Array:
     """年度: the years settled, ascending, joined by 、."""
-    out: list[Any] = [None] * n
+    lo, hi = np.minimum.reduceat(year, starts), np.maximum.reduceat(year, starts)
+    texts = [str(y) for y in range(int(lo.min(initial=0)), int(hi.max(initial=0)) + 1)]
+    which = lo - lo.min(initial=0)
     ends = np.r_[starts[1:], len(year)]
-    for r, s, e in zip(rows.tolist(), starts.tolist(), ends.tolist()):
-        lo, hi = int(year[s]), int(year[e - 1])
-        out[r] = str(lo) if lo == hi else "、".join(str(y) for y in sorted(set(year[s:e].tolist())))
-    return out
+    for k in np.flatnonzero(lo != hi).tolist():  # claims over several years: rare
+        texts.append("、".join(str(y) for y in sorted(set(year[starts[k]:ends[k]].tolist()))))
+        which[k] = len(texts) - 1
+    return _texts(n, rows, texts, which)
 
 
-def _counts(n: int, rows: np.ndarray, starts: np.ndarray, status: np.ndarray) -> list[Any]:
+def _counts(n: int, rows: np.ndarray, starts: np.ndarray, status: np.ndarray) -> pa.Array:
     """结算状态: "status count" per status, in the order the statuses first occur, joined by ；."""
     position = np.arange(len(status))
     firsts, counts = [], []
     for code in range(len(STATUS_TEXT)):
         here = status == code
         counts.append(np.add.reduceat(here.astype(np.int64), starts))
-        firsts.append(np.minimum.reduceat(np.where(here, position, len(status)), starts))
-    out: list[Any] = [None] * n
-    texts: dict[tuple[Any, ...], str] = {}
-    for r, key in zip(rows.tolist(), zip(*(f.tolist() for f in firsts), *(c.tolist() for c in counts))):
-        text = texts.get(key)
-        if text is None:
-            present = sorted((f, code) for code, f in enumerate(key[:3]) if key[3 + code])
-            text = texts[key] = "；".join(f"{STATUS_TEXT[code]} {key[3 + code]}" for _, code in present)
-        out[r] = text
-    return out
+        firsts.append(np.minimum.reduceat(np.where(here, position, len(status)), starts) - starts)
+    distinct, first, which = np.unique(_pack(firsts + counts, len(starts)), return_index=True, return_inverse=True)
+    texts = []
+    for k in first.tolist():
+        present = sorted((int(firsts[code][k]), code) for code in range(len(STATUS_TEXT)) if counts[code][k])
+        texts.append("；".join(f"{STATUS_TEXT[code]} {int(counts[code][k])}" for _, code in present))
+    return _texts(n, rows, texts, which.reshape(-1))
 
 
 def _missing(n: int, parent: np.ndarray, missing: dict[int, tuple[str, ...]]) -> list[Any]:
