@@ -399,13 +399,14 @@ def _claims_ok(batch: _Batch, ctx: _Ctx, cid: int, records: TableRecords, holder
 
 
 # ------------------------------------------------------------------ entry point
-def decide_table(reasoner: Reasoner, table: pa.Table, first: int, solve: bool = True) -> TableDecisions:
+def decide_table(reasoner: Reasoner, table: pa.Table, first: int, solve: bool = True, texts: bool = False) -> TableDecisions:
     """Decide every row of a flat table chunk whose first row is row number `first`: each row
     ends in a summary or its own error, in place, as decide_batch gives them for the rows read
-    by person.table_record and parse_person. solve=False: keys only (result.keys; summaries None)."""
+    by person.table_record and parse_person. solve=False: keys only (result.keys; summaries None).
+    texts=True: the table's columns are already trimmed text (_text_columns' output)."""
     t0 = time.perf_counter()
     n = table.num_rows
-    columns = _text_columns(table)
+    columns = {name: table.column(name).combine_chunks() for name in table.column_names} if texts else _text_columns(table)
     records = TableRecords(table, first, columns)
     batch = _Batch(reasoner, records, 0.0, solve)
     out = np.full(n, -1, dtype=np.int32)

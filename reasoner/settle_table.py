@@ -2,12 +2,10 @@
 
 Settling person by person (batch_rows.settle_rows: parse_person, then Settler, which decides
 every claim and writes every step out as text) costs about half a millisecond a person. Here
-a chunk is settled in four column-wise stages, and Python runs once per claim only to read
-its JSON and once per distinct decision otherwise:
+a chunk is settled in four column-wise stages, and Python runs once per distinct decision:
 
-    1. claims    the 就医 cells read claim by claim (canonical claims only: a YYYY-MM-DD date,
-                 amounts as JSON numbers that are exact 分, a 类别, 事实) → claim columns;
-                 大病保险 cells parsed once per distinct text
+    1. claims    the 就医 cells → claim columns (claim_columns.py: Arrow's JSON reader on a clean
+                 chunk; canonical claims only); 大病保险 cells parsed once per distinct text
     2. decide    every claim as a row of the person on the claim's date (the person's columns
                  taken once per claim, 日期 = the claim's date) through decide_table: the
                  person part of each claim's decision, as a summary key (context, Signature)
@@ -24,240 +22,32 @@ recomputed on demand (BatchRun.explain).
 """
 from __future__ import annotations
 
-import datetime as dt
-import json
-import re
 import weakref
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pj
 
 from .batch import ROW_ERRORS, _cache, _per_person_fact
 from .batch_rows import SETTLE_SCHEMA, settle_rows
 from .batch_summary import BatchConsistencyError
-from .batch_table import TableRecords, _dates, _filled, _text_columns, decide_table
+from .batch_table import TableRecords, _text_columns, decide_table
+from .claim_columns import ClaimColumns, claim_fact_names, pack_codes, read_claims
 from .compile import CompiledPolicy
 from .decide import PersonParts, Reasoner, _atom_names, _convert
 from .numeric import evaluate_atom
-from .person import Catastrophic, RecordError, _catastrophic
+from .person import Catastrophic
 from .settle import CLAIM_NO_ASSISTANCE, CLAIM_SETTLED, CLAIM_UNDECIDED
 from .settle_arrays import Claims, Settled, settle_claims
 from .settle_plan import ClaimPlan, plan_of
 from .solve import Signature
 from .tables import row_dicts
 
-CLAIM_KEYS = frozenset({"编号", "日期", "类别", "政策范围内费用", "基本医保支付", "事实"})  #: fields a canonical claim may have
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-MAX_FLOAT_YUAN = 10 ** 12  #: below this a float is an exact 分 amount exactly when round(x·100)/100 == x (and int64 is safe)
 MAX_ROW_FEN = 10 ** 16  #: a row whose claims cost more in all goes the exact way: the year's running sums stay in int64
 STATUS_TEXT = (CLAIM_SETTLED, CLAIM_NO_ASSISTANCE, CLAIM_UNDECIDED)  #: settle_arrays' status codes as Settler writes them
 PLANS_KEPT = 1 << 18  #: claim keys remembered per reasoner (a key that reads amounts is nearly one per claim)
-
-
-# ------------------------------------------------------------------ 1. claims
-def _fen(x: Any) -> int | None:
-    """A JSON amount in 元 as 分 when parse_money reads it as exactly that; None: let parse_person judge."""
-    kind = type(x)
-    if kind is int and abs(x) < MAX_FLOAT_YUAN:
-        return x * 100
-    if kind is float and abs(x) < MAX_FLOAT_YUAN:
-        n = round(x * 100)
-        return n if n / 100 == x else None
-    return None
-
-
-@dataclass
-class _Read:
-    """The claims of a chunk that the columns take, row by row, each row's claims in list order."""
-
-    parent: np.ndarray  #: row
-    index: np.ndarray  #: position in the row's 就医 list
-    day: np.ndarray  #: the date as a day number (any numbering that keeps the order)
-    year: np.ndarray
-    date: pa.Array  #: YYYY-MM-DD
-    cost: np.ndarray  #: 政策范围内费用, 分
-    basic: np.ndarray  #: 基本医保支付, 分
-    kind: Sequence[str]  #: 类别
-    kind_code: np.ndarray  #: equal codes: equal 类别
-    facts: Sequence[tuple[tuple[str, Any], ...]]  #: 事实 as (name, text) pairs
-    fact_code: np.ndarray  #: equal codes: equal 事实
-
-    @classmethod
-    def of(cls, rows: list[tuple[Any, ...]]) -> _Read:
-        """From (row, position, day, date, 类别, 分, 分, 事实) tuples."""
-        parent, index, day, date, kind, cost, basic, facts = (list(c) for c in zip(*rows)) if rows else ([],) * 8
-        return cls(*(np.array(c, dtype=np.int64) for c in (parent, index, day, [int(d[:4]) for d in date])),
-                   pa.array(date, pa.string()), np.array(cost, dtype=np.int64), np.array(basic, dtype=np.int64),
-                   kind, _codes(kind), facts, _codes(facts))
-
-
-def _codes(values: Sequence[Any]) -> np.ndarray:
-    index: dict[Any, int] = {}
-    return np.array([index.setdefault(v, len(index)) for v in values], dtype=np.int64)
-
-
-class _CodedFacts(Sequence[tuple[tuple[str, Any], ...]]):
-    """事实 of Arrow-read claims: one tuple per distinct code (a chunk has a handful), found by code."""
-
-    def __init__(self, code: np.ndarray, columns: dict[str, pa.Array]):
-        self.code = code
-        self.tuples: dict[int, tuple[tuple[str, Any], ...]] = {}
-        if len(code):
-            _, first = np.unique(code, return_index=True)
-            for c in first.tolist():
-                cells = ((name, values[c].as_py()) for name, values in columns.items())
-                self.tuples[int(code[c])] = tuple((name, value) for name, value in cells if value is not None)
-
-    def __len__(self) -> int:
-        return len(self.code)
-
-    def __getitem__(self, c: Any) -> Any:
-        return self.tuples[int(self.code[c])]
-
-
-class _Reader:
-    """Reads 就医 and 大病保险 cells one by one (json.loads); any doubt sends the row the exact way."""
-
-    def __init__(self) -> None:
-        self.days: dict[str, int] = {}
-        self.ordinaries: dict[str | None, Catastrophic | None | Exception] = {None: None}
-
-    def day(self, text: str) -> int:
-        """The ordinal of a YYYY-MM-DD date, -1 for any other text (remembered per text)."""
-        try:
-            day = dt.date.fromisoformat(text).toordinal() if DATE.match(text) else -1
-        except ValueError:
-            day = -1
-        self.days[text] = day
-        return day
-
-    def ordinary(self, text: str | None) -> Catastrophic | None | Exception:
-        """The 大病保险 cell as parse_person reads it (a falsy value: none), or the error."""
-        if text not in self.ordinaries:
-            try:
-                data = json.loads(text)  # type: ignore[arg-type]
-                self.ordinaries[text] = _catastrophic(data, "") if data else None
-            except (ValueError, RecordError) as err:
-                self.ordinaries[text] = err
-        return self.ordinaries[text]
-
-    def claims(self, cells: list[str | None], year: int | None) -> tuple[np.ndarray, _Read]:
-        """Each row's canonical claims of the year, and which rows were read (all their claims canonical,
-        at least one of the year)."""
-        ok = np.zeros(len(cells), dtype=bool)
-        rows: list[tuple[Any, ...]] = []
-        loads, claim = json.loads, self._claim
-        for i, text in enumerate(cells):
-            if text is None:
-                continue
-            try:
-                listed = loads(text)
-            except ValueError:
-                continue
-            if type(listed) is not list:
-                continue
-            read = [claim(i, j, c) for j, c in enumerate(listed)]
-            if None in read:
-                continue
-            kept = [r for r in read if year is None or int(r[3][:4]) == year]
-            if kept:
-                rows += kept
-                ok[i] = True
-        return ok, _Read.of(rows)
-
-    def _claim(self, i: int, j: int, c: Any) -> tuple[Any, ...] | None:
-        """(row, position, day, date, 类别, 分, 分, 事实) of a canonical claim; None for any other."""
-        if type(c) is not dict or not c.keys() <= CLAIM_KEYS:
-            return None
-        date, kind, facts = c.get("日期"), c.get("类别"), c.get("事实")
-        cost, basic = _fen(c.get("政策范围内费用")), _fen(c.get("基本医保支付"))
-        day = self.days.get(date, -2) if type(date) is str else -1
-        if day == -2:
-            day = self.day(date)
-        if day < 0 or type(kind) is not str or not kind or cost is None or basic is None or not 0 <= basic <= cost:
-            return None
-        if facts is None or facts == {}:
-            return i, j, day, date, kind, cost, basic, ()
-        if type(facts) is dict and all(type(v) is str for v in facts.values()):  # 1 and True would share a key
-            return i, j, day, date, kind, cost, basic, tuple(facts.items())
-        return None
-
-
-def _arrow_claims(cells: pa.Array, names: list[str]) -> tuple[np.ndarray, pa.Array] | None:
-    """The 就医 cells parsed by Arrow's JSON reader (C++, no Python object per claim), or None when the
-    chunk holds anything that reader might read otherwise than json.loads: then the chunk is read by
-    _Reader.claims. Rows whose cell is empty or mentions null (absent and null differ for parse_person,
-    not for Arrow) are left out here — read as no claims, so they go the exact way."""
-    usable = _filled(pc.is_valid(cells)) & ~_filled(pc.match_substring_regex(cells, "null|\n|\r"))
-    text = pc.if_else(pa.array(usable), cells, "[]")
-    lines = pc.binary_join_element_wise('{"c":', text, "}\n", "")
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + len(lines) + 1]
-    data = lines.buffers()[2][int(offsets[0]):int(offsets[-1])]
-    claim = pa.struct([("日期", pa.string()), ("类别", pa.string()), ("政策范围内费用", pa.float64()),
-                       ("基本医保支付", pa.float64()), ("事实", pa.struct([(n, pa.string()) for n in names]))])
-    options = pj.ParseOptions(explicit_schema=pa.schema([("c", pa.list_(claim))]), unexpected_field_behavior="infer")
-    try:
-        table = pj.read_json(pa.BufferReader(data), parse_options=options)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    listed = table.column("c").combine_chunks()
-    fields = listed.type.value_type
-    if table.num_rows != len(cells) or {f.name for f in fields} - {"日期", "类别", "政策范围内费用", "基本医保支付", "事实", "编号"} \
-            or len(fields.field("事实").type) != len(names):
-        return None
-    return usable, listed
-
-
-def _arrow_read(usable: np.ndarray, listed: pa.Array, year: int | None) -> tuple[np.ndarray, _Read]:
-    """_Reader.claims for claims parsed by Arrow: the same checks, on columns."""
-    n = len(listed)
-    lengths = np.asarray(pc.fill_null(pc.list_value_length(listed), 0), dtype=np.int64)
-    parent = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    index = np.arange(len(parent), dtype=np.int64) - (np.cumsum(lengths) - lengths)[parent]
-    date, kind, cost_x, basic_x, facts = listed.flatten().flatten()[:5]
-    day, good = _dates(date)
-    cost, cost_ok = _fen_column(cost_x)
-    basic, basic_ok = _fen_column(basic_x)
-    good &= _filled(pc.greater(pc.utf8_length(kind), 0)) & cost_ok & basic_ok & (basic >= 0) & (basic <= cost)
-    years = np.where(good, day.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970, 0)
-    wanted = np.ones(len(parent), dtype=bool) if year is None else years == year
-    ok = usable & (np.bincount(parent[~good], minlength=n) == 0) & (np.bincount(parent[wanted], minlength=n) > 0)
-    keep = np.flatnonzero(ok[parent] & wanted)
-    taken = pa.array(keep)
-    kinds = kind.take(taken)
-    fact_columns = {f.name: column.take(taken) for f, column in zip(facts.type, facts.flatten())}
-    fact_code = _pack([np.asarray(pc.fill_null(pc.dictionary_encode(c).indices, -1), dtype=np.int64) for c in fact_columns.values()],
-                      len(keep))
-    read = _Read(parent[keep], index[keep], day[keep], years[keep], date.take(taken), cost[keep], basic[keep], kinds.to_pylist(),
-                 np.asarray(pc.dictionary_encode(kinds).indices, dtype=np.int64), _CodedFacts(fact_code, fact_columns), fact_code)
-    return ok, read
-
-
-def _pack(columns: list[np.ndarray], n: int) -> np.ndarray:
-    """One int64 code per row, equal exactly where every column is equal (columns of codes ≥ −1)."""
-    code = np.zeros(n, dtype=np.int64)
-    width = 1
-    for column in columns:
-        base = int(column.max(initial=-1)) + 2
-        if width * base >= 1 << 62:  # too many combinations to pack: number the distinct rows instead
-            return np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)[1].reshape(-1)
-        code += (column + 1) * width
-        width *= base
-    return code
-
-
-def _fen_column(x: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """_fen on a column of JSON numbers read as doubles (JSON integers below 10¹² 元 are exact doubles)."""
-    v = np.asarray(x.to_numpy(zero_copy_only=False), dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        finite = np.isfinite(v) & (np.abs(v) < MAX_FLOAT_YUAN)
-        fen = np.rint(np.where(finite, v, 0.0) * 100)
-        return fen.astype(np.int64), finite & (fen / 100 == v)
 
 
 # ------------------------------------------------------------------ 3. plans
@@ -297,7 +87,7 @@ def _plans(reasoner: Reasoner) -> _Plans:
 
 
 class _Planner:
-    def __init__(self, reasoner: Reasoner, records: TableRecords, read: _Read):
+    def __init__(self, reasoner: Reasoner, records: TableRecords, read: ClaimColumns):
         self.reasoner, self.records, self.read = reasoner, records, read
         self.cache = _plans(reasoner)
         self.store = _cache(reasoner).store  #: the run's store (several workers): plans another worker made
@@ -415,7 +205,7 @@ def settle_table(reasoner: Reasoner, table: pa.Table, first: int, year: int | No
     cells = None
     ok = np.zeros(n, dtype=bool)
     if columns is not None and {"地区", "日期", "就医"} <= columns.keys():
-        ok, read, ordinary, ordinaries = _rows(columns, year, _claim_facts(reasoner))
+        ok, read, ordinary, ordinaries = read_claims(columns, year, claim_fact_names(reasoner))
         if ok.any():
             cells = _columnar(reasoner, TableRecords(table, first, columns), columns, read, ok, ordinary, ordinaries, first)
     exact = np.flatnonzero(~ok).tolist()
@@ -429,28 +219,7 @@ def settle_table(reasoner: Reasoner, table: pa.Table, first: int, year: int | No
     return pa.Table.from_pydict(cells, schema=SETTLE_SCHEMA)
 
 
-def _claim_facts(reasoner: Reasoner) -> list[str]:
-    """Every 就医事实 a policy of the set declares (the columns Arrow reads 事实 into)."""
-    return sorted({name for policy in reasoner.policies.policies.values() for name in reasoner._layout(policy).claim_decls})
-
-
-def _rows(columns: dict[str, pa.Array], year: int | None, names: list[str]) -> tuple[np.ndarray, _Read, np.ndarray, list[Catastrophic | None]]:
-    """Stage 1: which rows the columns can take, their claims, and their ordinary catastrophic parameters
-    (per row an index into the distinct ones)."""
-    reader = _Reader()
-    parsed = _arrow_claims(columns["就医"], names)
-    ok, read = _arrow_read(*parsed, year) if parsed is not None else reader.claims(columns["就医"].to_pylist(), year)
-    ok &= _dates(columns["日期"])[1] & np.asarray(pc.is_valid(columns["地区"]))
-    if "大病保险" not in columns:
-        return ok, read, np.zeros(len(ok), dtype=np.int64), [None]
-    encoded = pc.dictionary_encode(columns["大病保险"])  # each distinct text parsed once
-    found = [reader.ordinary(text) for text in encoded.dictionary.to_pylist()] + [None]
-    ok &= ~np.array([isinstance(f, Exception) for f in found])[np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)]
-    ordinary = np.asarray(pc.fill_null(encoded.indices, len(found) - 1), dtype=np.int64)
-    return ok, read, ordinary, [None if isinstance(f, Exception) else f for f in found]
-
-
-def _columnar(reasoner: Reasoner, records: TableRecords, columns: dict[str, pa.Array], read: _Read, ok: np.ndarray,
+def _columnar(reasoner: Reasoner, records: TableRecords, columns: dict[str, pa.Array], read: ClaimColumns, ok: np.ndarray,
               ordinary: np.ndarray, ordinaries: list[Catastrophic | None], first: int) -> dict[str, list[Any]] | None:
     """Stages 2–4 for the rows marked ok (rows found unfit are unmarked); the cells of every row."""
     parent = read.parent
@@ -464,21 +233,21 @@ def _columnar(reasoner: Reasoner, records: TableRecords, columns: dict[str, pa.A
     return _cells(columns, ok, claims, settled, first)
 
 
-def _plan_claims(reasoner: Reasoner, records: TableRecords, columns: dict[str, pa.Array], read: _Read, parent: np.ndarray,
+def _plan_claims(reasoner: Reasoner, records: TableRecords, columns: dict[str, pa.Array], read: ClaimColumns, parent: np.ndarray,
                  ok: np.ndarray) -> tuple[np.ndarray, list[ClaimPlan]]:
     """Stages 2 and 3: each claim of the rows marked ok → its plan (−1: the row goes the exact way)."""
     claims_at = np.flatnonzero(ok[parent])
     taken = pa.array(parent[claims_at])
     exploded = pa.table({name: col.take(taken) for name, col in columns.items() if name not in ("就医", "大病保险")} |
                         {"日期": read.date.take(pa.array(claims_at))})
-    decided = decide_table(reasoner, exploded, 1, solve=False).result  # the keys: the plans decide the claims
+    decided = decide_table(reasoner, exploded, 1, solve=False, texts=True).result  # the keys: the plans decide the claims
     planner = _Planner(reasoner, records, read)
     pk_of = np.array([planner.person(k) for k in decided.keys or []] + [-1], dtype=np.int64)
     person_key = pk_of[np.where(decided.rows >= 0, decided.rows, len(pk_of) - 1)]
     plan = np.full(len(parent), -1, dtype=np.int64)
     if len(claims_at):
         # one lookup per distinct (person key, 类别, 事实); claims whose policy's conditions read amounts one by one
-        keys = _pack([person_key, read.kind_code[claims_at], read.fact_code[claims_at]], len(claims_at))
+        keys = pack_codes([person_key, read.kind_code[claims_at], read.fact_code[claims_at]], len(claims_at))
         _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         found = np.full(len(first) + 1, -1, dtype=np.int64)
         for u in np.argsort(first).tolist():  # in claim order: a person's new claims one after another (PersonParts)
@@ -493,7 +262,7 @@ def _plan_claims(reasoner: Reasoner, records: TableRecords, columns: dict[str, p
     return plan, planner.cache.plans
 
 
-def _settle(read: _Read, use: np.ndarray, plan: np.ndarray, ordinary: np.ndarray, plans: list[ClaimPlan],
+def _settle(read: ClaimColumns, use: np.ndarray, plan: np.ndarray, ordinary: np.ndarray, plans: list[ClaimPlan],
             ordinaries: list[Catastrophic | None]) -> tuple[Settled, Claims]:
     """Stage 4: the claims in settlement order (row, year, date, position), settled column-wise."""
     parent, day, index, year = read.parent[use], read.day[use], read.index[use], read.year[use]
@@ -560,7 +329,7 @@ def _counts(n: int, rows: np.ndarray, starts: np.ndarray, status: np.ndarray) ->
         here = status == code
         counts.append(np.add.reduceat(here.astype(np.int64), starts))
         firsts.append(np.minimum.reduceat(np.where(here, position, len(status)), starts) - starts)
-    distinct, first, which = np.unique(_pack(firsts + counts, len(starts)), return_index=True, return_inverse=True)
+    distinct, first, which = np.unique(pack_codes(firsts + counts, len(starts)), return_index=True, return_inverse=True)
     texts = []
     for k in first.tolist():
         present = sorted((int(firsts[code][k]), code) for code in range(len(STATUS_TEXT)) if counts[code][k])

@@ -4,8 +4,6 @@ openfisca-core comes with the [test] extra (and [bench]), so CI runs these.
 """
 from __future__ import annotations
 
-import pytest
-
 from bench import numpy_settle
 from bench import openfisca_settle_longyan as of
 from bench.settle_generate import generate_settle

@@ -553,7 +553,7 @@ def test_a_second_worker_takes_the_plans_the_first_stored(tmp_path: Path, roster
 
 
 def test_odd_rows_in_a_chunk_arrow_reads_are_settled_identically(reasoner: Reasoner) -> None:
-    """A clean chunk's 就医 cells are parsed by Arrow's JSON reader (settle_table._arrow_claims) and
+    """A clean chunk's 就医 cells are parsed by Arrow's JSON reader (claim_columns._arrow_claims) and
     checked column-wise; a chunk Arrow cannot read the same way as json.loads falls back to reading
     cell by cell, which the other odd-row tests mostly exercise. Here the odd rows are kept as long
     as Arrow still reads the chunk, so that the column-wise checks meet the oddities Arrow does
@@ -561,9 +561,9 @@ def test_odd_rows_in_a_chunk_arrow_reads_are_settled_identically(reasoner: Reaso
     an unknown 类别 or 事实 value, null anywhere, years other than the one settled — and each of them
     must still send exactly its own row the exact way."""
     from reasoner.batch_table import _text_columns
-    from reasoner.settle_table import _arrow_claims, _claim_facts
+    from reasoner.claim_columns import _arrow_claims, claim_fact_names
 
-    names = _claim_facts(reasoner)
+    names = claim_fact_names(reasoner)
     rows, _ = odd_roster()
     columns = list(dict.fromkeys([*SETTLE_COLUMNS, *(k for r in rows for k in r)]))
 
