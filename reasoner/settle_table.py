@@ -18,7 +18,7 @@ A row goes the exact way (batch_rows.settle_rows) whenever any of its cells is n
 columnar reader takes exactly as parse_person would, whenever any of its claims' decisions
 would raise, and when it has no claim to settle — so every result and every error equals
 Settler's; tests/test_settle_table.py checks this row by row. A row's explanation is Settler's,
-recomputed on demand (BatchRun.explain).
+recomputed on demand (batch_run.RowExplainer).
 """
 from __future__ import annotations
 
@@ -220,7 +220,7 @@ def settle_table(reasoner: Reasoner, table: pa.Table, first: int, year: int | No
 
 
 def _columnar(reasoner: Reasoner, records: TableRecords, columns: dict[str, pa.Array], read: ClaimColumns, ok: np.ndarray,
-              ordinary: np.ndarray, ordinaries: list[Catastrophic | None], first: int) -> dict[str, list[Any]] | None:
+              ordinary: np.ndarray, ordinaries: list[Catastrophic | None], first: int) -> dict[str, pa.Array] | None:
     """Stages 2–4 for the rows marked ok (rows found unfit are unmarked); the cells of every row."""
     parent = read.parent
     plan, plans = _plan_claims(reasoner, records, columns, read, parent, ok)
@@ -229,8 +229,8 @@ def _columnar(reasoner: Reasoner, records: TableRecords, columns: dict[str, pa.A
     use = np.flatnonzero(ok[parent])
     if not len(use):
         return None
-    settled, claims = _settle(read, use, plan, ordinary, plans, ordinaries)
-    return _cells(columns, ok, claims, settled, first)
+    settled, parent, year = _settle(read, use, plan, ordinary, plans, ordinaries)
+    return _cells(columns, ok, parent, year, settled, first)
 
 
 def _plan_claims(reasoner: Reasoner, records: TableRecords, columns: dict[str, pa.Array], read: ClaimColumns, parent: np.ndarray,
@@ -263,8 +263,9 @@ def _plan_claims(reasoner: Reasoner, records: TableRecords, columns: dict[str, p
 
 
 def _settle(read: ClaimColumns, use: np.ndarray, plan: np.ndarray, ordinary: np.ndarray, plans: list[ClaimPlan],
-            ordinaries: list[Catastrophic | None]) -> tuple[Settled, Claims]:
-    """Stage 4: the claims in settlement order (row, year, date, position), settled column-wise."""
+            ordinaries: list[Catastrophic | None]) -> tuple[Settled, np.ndarray, np.ndarray]:
+    """Stage 4: the claims in settlement order (row, year, date, position), settled column-wise;
+    with each settled claim's row and year."""
     parent, day, index, year = read.parent[use], read.day[use], read.index[use], read.year[use]
     order = np.lexsort((index, day, year, parent))
     use, parent, year = use[order], parent[order], year[order]
@@ -274,14 +275,13 @@ def _settle(read: ClaimColumns, use: np.ndarray, plan: np.ndarray, ordinary: np.
     step = np.arange(len(use)) - np.flatnonzero(start)[group]
     claims = Claims(group, step, read.cost[use], read.basic[use],
                     np.full(len(use), -1, dtype=np.int64), plan[use], ordinary[parent])
-    claims.parent, claims.year = parent, year  # type: ignore[attr-defined]
-    return settle_claims(claims, plans, ordinaries, int(group[-1]) + 1 if len(group) else 0), claims
+    return settle_claims(claims, plans, ordinaries, int(group[-1]) + 1 if len(group) else 0), parent, year
 
 
-def _cells(columns: dict[str, pa.Array], ok: np.ndarray, claims: Claims, settled: Settled, first: int) -> dict[str, pa.Array]:
+def _cells(columns: dict[str, pa.Array], ok: np.ndarray, parent: np.ndarray, year: np.ndarray, settled: Settled,
+           first: int) -> dict[str, pa.Array]:
     """Totals per row, as batch_rows.settlement_cells writes them (rows not ok are filled in later)."""
     n = len(ok)
-    parent = claims.parent  # type: ignore[attr-defined]
     starts = np.flatnonzero(np.r_[True, parent[1:] != parent[:-1]])
     rows = parent[starts]
 
@@ -294,7 +294,7 @@ def _cells(columns: dict[str, pa.Array], ok: np.ndarray, claims: Claims, settled
     given = columns.get("编号", pa.nulls(n, pa.string()))
     return {"行号": numbers, "编号": pc.if_else(pc.is_valid(given), given, pc.binary_join_element_wise("#", numbers.cast(pa.string()), "")),
             "地区": columns["地区"], "状态": _texts(n, rows, ["已结算"], np.zeros(len(rows), dtype=np.int64)),
-            "年度": _years(n, rows, starts, claims.year),  # type: ignore[attr-defined]
+            "年度": _years(n, rows, starts, year),
             "就医笔数": per_row(np.ones(len(parent), dtype=np.int64)),
             "大病保险支付（分）": per_row(settled.catastrophic), "医疗救助（分）": per_row(settled.assistance),
             "医保后自付（分）": per_row(settled.self_pay), "结算状态": _counts(n, rows, starts, settled.status),
@@ -312,8 +312,8 @@ def _texts(n: int, rows: np.ndarray, texts: list[str], which: np.ndarray) -> pa.
 def _years(n: int, rows: np.ndarray, starts: np.ndarray, year: np.ndarray) -> pa.Array:
     """年度: the years settled, ascending, joined by 、."""
     lo, hi = np.minimum.reduceat(year, starts), np.maximum.reduceat(year, starts)
-    texts = [str(y) for y in range(int(lo.min(initial=0)), int(hi.max(initial=0)) + 1)]
-    which = lo - lo.min(initial=0)
+    texts = [str(y) for y in range(int(lo.min()), int(hi.max()) + 1)]  # a row has claims: lo is not empty
+    which = lo - lo.min()
     ends = np.r_[starts[1:], len(year)]
     for k in np.flatnonzero(lo != hi).tolist():  # claims over several years: rare
         texts.append("、".join(str(y) for y in sorted(set(year[starts[k]:ends[k]].tolist()))))
