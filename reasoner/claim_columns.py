@@ -92,7 +92,7 @@ class _CodedFacts(Sequence[tuple[tuple[str, Any], ...]]):
         return self.tuples[int(self.code[c])]
 
 
-class ClaimColumnser:
+class CellReader:
     """Reads 就医 and 大病保险 cells one by one (json.loads); any doubt sends the row the exact way."""
 
     def __init__(self) -> None:
@@ -163,7 +163,7 @@ class ClaimColumnser:
 def _arrow_claims(cells: pa.Array, names: list[str]) -> tuple[np.ndarray, pa.Array] | None:
     """The 就医 cells parsed by Arrow's JSON reader (C++, no Python object per claim), or None when the
     chunk holds anything that reader might read otherwise than json.loads: then the chunk is read by
-    ClaimColumnser.claims. Rows whose cell is empty or mentions null (absent and null differ for parse_person,
+    CellReader.claims. Rows whose cell is empty or mentions null (absent and null differ for parse_person,
     not for Arrow) are left out here — read as no claims, so they go the exact way."""
     usable = _filled(pc.is_valid(cells)) & ~_filled(pc.match_substring_regex(cells, "null|\n|\r"))
     text = pc.if_else(pa.array(usable), cells, "[]")
@@ -186,7 +186,7 @@ def _arrow_claims(cells: pa.Array, names: list[str]) -> tuple[np.ndarray, pa.Arr
 
 
 def _arrow_read(usable: np.ndarray, listed: pa.Array, year: int | None) -> tuple[np.ndarray, ClaimColumns]:
-    """ClaimColumnser.claims for claims parsed by Arrow: the same checks, on columns."""
+    """CellReader.claims for claims parsed by Arrow: the same checks, on columns."""
     n = len(listed)
     lengths = np.asarray(pc.fill_null(pc.list_value_length(listed), 0), dtype=np.int64)
     parent = np.repeat(np.arange(n, dtype=np.int64), lengths)
@@ -240,7 +240,7 @@ def claim_fact_names(reasoner: Reasoner) -> list[str]:
 def read_claims(columns: dict[str, pa.Array], year: int | None, names: list[str]) -> tuple[np.ndarray, ClaimColumns, np.ndarray, list[Catastrophic | None]]:
     """Stage 1: which rows the columns can take, their claims, and their ordinary catastrophic parameters
     (per row an index into the distinct ones)."""
-    reader = ClaimColumnser()
+    reader = CellReader()
     parsed = _arrow_claims(columns["就医"], names)
     ok, read = _arrow_read(*parsed, year) if parsed is not None else reader.claims(columns["就医"].to_pylist(), year)
     ok &= _dates(columns["日期"])[1] & np.asarray(pc.is_valid(columns["地区"]))
