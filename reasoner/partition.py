@@ -106,14 +106,29 @@ def run_partition(job: Job, rows: Rows) -> pa.Table:
     gc.disable()  # a chunk makes many short-lived objects and few cycles; collect once afterwards
     try:
         share_summaries(reasoner, job.summaries)
-        if job.mode == "decide":
-            table = _decide_table(job, reasoner, rows)
-        else:
-            table = _settle_table(job, reasoner, rows)
+        run = _decide_table if job.mode == "decide" else _settle_table
+        runs = _arrow_runs(rows) if job.flat and not isinstance(rows, ArrowRows) else None
+        table = run(job, reasoner, rows) if runs is None else pa.concat_tables([run(job, reasoner, r) for r in runs])
     finally:
         if was_enabled:
             gc.enable()
     return table
+
+
+def _arrow_runs(rows: Sequence[tuple[int, Any]]) -> list[ArrowRows] | None:
+    """Flat rows of text (CSV, Excel) as Arrow slices, one per run of consecutive row numbers, so
+    that they take the columnar paths as Parquet does; None (row by row) unless every row has the
+    same columns in the same order and only text or empty cells."""
+    if not rows:
+        return None
+    names = list(rows[0][1]) if isinstance(rows[0][1], dict) else None
+    if not names or "__extra__" in names or any(not isinstance(raw, dict) or list(raw) != names for _, raw in rows):
+        return None
+    if any(v is not None and type(v) is not str for _, raw in rows for v in raw.values()):
+        return None
+    cuts = [k for k in range(1, len(rows)) if rows[k][0] != rows[k - 1][0] + 1]
+    return [ArrowRows(part[0][0], pa.table({name: pa.array([raw[name] for _, raw in part], pa.string()) for name in names}))
+            for part in (rows[a:b] for a, b in zip([0, *cuts], [*cuts, len(rows)]))]
 
 
 def _decide_table(job: Job, reasoner: Reasoner, rows: Rows) -> pa.Table:

@@ -230,3 +230,38 @@ def test_a_run_on_other_rules_does_not_reuse_the_stored_summaries(tmp_path: Path
         assert db.execute("SELECT count(*) FROM summaries WHERE key = 'planted'").fetchone() == (0,)
         assert db.execute("SELECT count(*) FROM summaries").fetchone()[0] > 0
     assert pq.read_table(out).num_rows == 300
+
+
+@pytest.mark.parametrize("mode", ["decide", "settle"])
+def test_csv_rows_take_the_columnar_path_with_the_same_result(tmp_path: Path, mode: str) -> None:
+    """CSV and Excel chunks arrive as numbered text rows; run_partition turns each run of
+    consecutive row numbers into an Arrow slice (partition._arrow_runs) so that they are decided
+    and settled column-wise like Parquet. The result must be the row-by-row path's, row for row:
+    a blank line (a gap in the numbers), a row with more cells than the header (row by row),
+    malformed cells and an empty 编号 (#N from the CSV line number)."""
+    from reasoner.partition import _arrow_runs, _decide_table, _settle_table, reasoner_for
+    from reasoner.tables import read_rows
+
+    columns = DECIDE_COLUMNS if mode == "decide" else SETTLE_COLUMNS
+    src = tmp_path / "roster.csv"
+    write_roster(src, records(mode, 300, seed=9, bad=0.05 if mode == "decide" else 0.0), columns)
+    lines = src.read_text(encoding="utf-8").splitlines()
+    lines.insert(40, "")                                         # a blank line: row numbers jump
+    lines[60] = lines[60].replace("LY", "", 1) + ",额外"          # one cell more than the header
+    header = next(csv.reader([lines[0].lstrip("\ufeff")]))
+    for line, column, value in ((80, "编号", ""), (85, "日期", "2024-02-30")):  # no 编号 (#N); an impossible date
+        cells = next(csv.reader([lines[line]]))
+        cells[header.index(column)] = value
+        lines[line] = ",".join('"' + c.replace('"', '""') + '"' for c in cells)
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    [rows] = list(read_rows(src, 10_000))
+    job, reasoner = Job(mode, RULES, True), reasoner_for(RULES)
+    runs = _arrow_runs(rows)
+    assert runs is None  # the row with an extra cell keeps this chunk on the row-by-row path
+    clean = [r for r in rows if "__extra__" not in r[1]]
+    runs = _arrow_runs(clean)
+    assert runs is not None and len(runs) >= 3 and sum(len(r) for r in runs) == len(clean)  # cut at the blank line and the dropped row
+    by_rows = (_decide_table if mode == "decide" else _settle_table)(job, reasoner, clean)
+    assert run_partition(job, clean).to_pylist() == by_rows.to_pylist()
+    [unnamed] = [number for number, raw in clean if raw.get("编号") is None]
+    assert f"#{unnamed}" in run_partition(job, clean).column("编号").to_pylist()
