@@ -33,7 +33,6 @@ class Claims:
     step: np.ndarray  #: int64 position in its person-year
     cost: np.ndarray  #: 政策范围内费用, 分
     basic: np.ndarray  #: 基本医保支付, 分
-    given: np.ndarray  #: 大病保险支付 given by the record, 分; -1 where it is not
     plan: np.ndarray  #: int64 index into the plans
     ordinary: np.ndarray  #: int64 index into the ordinary catastrophic parameters
 
@@ -112,21 +111,16 @@ def _params(claims: Claims, plans: list[ClaimPlan], ordinaries: list[Catastrophi
 
 def _catastrophic(claims: Claims, rows: np.ndarray, params: tuple[np.ndarray, list[tuple[Catastrophic | None, str]]],
                   state: _State, out: Settled) -> np.ndarray:
-    """Settler._catastrophic for one step's claims; returns which of them go on to assistance."""
+    """Settler._catastrophic for one step's claims (the columns take no claim that gives its own
+    大病保险支付: those rows are settled by Settler); returns which of them go on to assistance."""
     which, found = params
     g = claims.group[rows]
     base = claims.cost[rows] - claims.basic[rows]
-    given = claims.given[rows]
     go_on = np.ones(len(rows), dtype=bool)
-    amount = np.where(given >= 0, given, 0)
-    has_given = given >= 0
-    if has_given.any():
-        state.cat_base[g[has_given]] += base[has_given]
-        state.cat_paid[g[has_given]] += given[has_given]
-    computed = ~has_given
+    amount = np.zeros(len(rows), dtype=np.int64)
     kinds = which[rows]
-    for p in np.unique(kinds[computed]).tolist():
-        sel = computed & (kinds == p)
+    for p in np.unique(kinds).tolist():
+        sel = kinds == p
         catastrophic, note = found[p]
         if catastrophic is None:
             go_on &= ~sel

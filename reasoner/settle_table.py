@@ -273,8 +273,7 @@ def _settle(read: ClaimColumns, use: np.ndarray, plan: np.ndarray, ordinary: np.
     start[1:] = (parent[1:] != parent[:-1]) | (year[1:] != year[:-1])
     group = np.cumsum(start) - 1
     step = np.arange(len(use)) - np.flatnonzero(start)[group]
-    claims = Claims(group, step, read.cost[use], read.basic[use],
-                    np.full(len(use), -1, dtype=np.int64), plan[use], ordinary[parent])
+    claims = Claims(group, step, read.cost[use], read.basic[use], plan[use], ordinary[parent])
     return settle_claims(claims, plans, ordinaries, int(group[-1]) + 1 if len(group) else 0), parent, year
 
 
