@@ -16,6 +16,8 @@ Alembic) are applied on first use.
 """
 from __future__ import annotations
 
+import sqlite3
+import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -78,8 +80,8 @@ def _sqlite_engine(url: str) -> Engine:
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=120000")
+        _wal(cur)
         cur.close()
 
     @sa.event.listens_for(engine, "begin")
@@ -88,6 +90,20 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _wal(cur: Any, seconds: float = 120.0) -> None:
+    """Switch a new database to WAL. Several processes opening a new file together can be refused
+    ("database is locked") without SQLite's busy handler being consulted: retry until the timeout."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def is_sqlite(conn: Connection | Engine) -> bool:
