@@ -56,7 +56,7 @@ from .numeric import OPS, Evaluated, _side, month_relation, parse_money
 from .params import parse_assumed
 from .person import Person, RecordError, parse_person
 from .policies import PolicySelectionError, Selection
-from .solve import GroundPolicy
+from .solve import GroundPolicy, Signature
 from .summary_store import SummaryStore, open_store
 
 #: Errors a row may end in; they are kept in place (Reasoner.decide raises the same ones).
@@ -64,7 +64,8 @@ from .summary_store import SummaryStore, open_store
 ROW_ERRORS = (RecordError, PolicySelectionError, ValueError)
 
 CHUNK = 32768  #: rows per chunk: bounds the transient memory of a batch
-_CLAIM_BITS = 24  #: bits of the claims id in a packed key
+_CLAIM_BITS = 24  #: bits of the layer id in a packed key
+_CLAIM_MASK = (1 << _CLAIM_BITS) - 1
 
 
 
@@ -106,6 +107,8 @@ class _Ctx:
     ground: GroundPolicy
     keys: dict[Any, int] = field(default_factory=dict)  #: packed key → summary index
     claims_ok: dict[int, bool] = field(default_factory=dict)  #: claims id → identity names known to the policy
+    layer_of: dict[int, int] = field(default_factory=dict)  #: claims id → layer id (what the identity layer makes of the claims)
+    layers: dict[tuple[Any, ...], int] = field(default_factory=dict)  #: AnswerKey.layer → layer id
     groups: dict[tuple[str, ...], int] = field(default_factory=dict)  #: fact names in record order → group id
 
 
@@ -135,12 +138,22 @@ class _Cache:
         self.ctxs: list[_Ctx] = []
         self.plans: dict[str, _Plan] = {}
         self.claims: dict[tuple[Any, ...], int] = {(): 0}
+        self.claim_keys: list[tuple[Any, ...]] = [()]  #: claims id → its key in claims
         self.groups: list[tuple[_Ctx, tuple[str, ...]]] = []  #: group id → (context, fact names in record order)
         self.summaries: list[Summary] = []
         self.summary_index: dict[tuple[Any, ...], int] = {}
         self.skeys: list[tuple[Any, ...]] = []  #: summary index → its (context, signature, facts present, per-person amounts) key
         self.solves = 0
         self.store: SummaryStore | None = None  #: summaries shared with the other processes of a run
+
+    def claim_id(self, key: tuple[Any, ...]) -> int:
+        """Intern the identity claims of a row relative to its date: one claim's (name, department,
+        recognition relation, end relation or None), or a tuple of them."""
+        cid = self.claims.get(key)
+        if cid is None:
+            cid = self.claims[key] = len(self.claim_keys)
+            self.claim_keys.append(key)
+        return cid
 
 
 _CACHES: weakref.WeakKeyDictionary[Reasoner, _Cache] = weakref.WeakKeyDictionary()
@@ -342,7 +355,7 @@ class _Batch:
                         ck = tuple((c.name, c.department, relation(c.recognised, d), c.ended and relation(c.ended, d)) for c in ids)
                     cid = claims_ids.get(ck)
                     if cid is None:
-                        cid = claims_ids[ck] = len(claims_ids)
+                        cid = cache.claim_id(ck)
                     if not self.claims_ok(ctx, cid, p):
                         exact.append(start + j)
                         continue
@@ -430,8 +443,8 @@ class _Batch:
             else:
                 value, known = self._compare(ctx, atom, money, present, k)
             codes.append(np.where(known, value.astype(np.int64), 2))
-        key = claims.copy()
-        if np.any(claims >= (1 << _CLAIM_BITS)):
+        key = self._layer_ids(ctx, claims)
+        if np.any(key >= (1 << _CLAIM_BITS)):
             raise OverflowError("超过 2^24 种不同的身份组合")
         shift = _CLAIM_BITS
         for name in plan.key_facts:
@@ -468,7 +481,7 @@ class _Batch:
         for u_pos, (u, f) in enumerate(zip(uniq, first.tolist())):
             s = ctx.keys.get(u)
             if s is None:
-                s = self._new_key(ctx, start + int(idx[f]), [int(c[f]) for c in codes])
+                s = self._new_key(ctx, start + int(idx[f]), int(key[f]) & _CLAIM_MASK, [int(c[f]) for c in codes])
                 if s is None:
                     unresolved.append(u_pos)
                     s = -1
@@ -481,6 +494,21 @@ class _Batch:
                 exact.append(start + int(idx[pos]))
         if self.verify > 0:
             self._verify(idx + start, out)
+
+    def _layer_ids(self, ctx: _Ctx, claims: np.ndarray) -> np.ndarray:
+        """Each row's claims id → the id of what ctx's identity layer makes of those claims: rows
+        whose claims differ only in ways the rest of the program cannot see share keys."""
+        uniq, inverse = np.unique(claims, return_inverse=True)
+        ids = [ctx.layer_of.get(c) for c in uniq.tolist()]
+        for pos, c in enumerate(uniq.tolist()):
+            if ids[pos] is None:
+                key = self.cache.claim_keys[c]
+                entries = [key] if key and isinstance(key[0], str) else list(key)
+                policy = ctx.plan.policy
+                claims_sig = tuple(sorted({Reasoner.claim_signature(policy, *e) for e in entries}))
+                layer = ctx.ground.key(Signature(claims_sig, ())).layer
+                ids[pos] = ctx.layer_of[c] = ctx.layers.setdefault(layer, len(ctx.layers))
+        return np.array(ids, dtype=np.int64)[inverse.reshape(-1)]
 
     def _compare(self, ctx: _Ctx, atom: _Atom, money: dict[str, np.ndarray], present: dict[str, np.ndarray],
                  k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -506,7 +534,7 @@ class _Batch:
             value = np.full(k, bool(value))
         return value, known
 
-    def _new_key(self, ctx: _Ctx, i: int, codes: list[int]) -> int | None:
+    def _new_key(self, ctx: _Ctx, i: int, layer: int, codes: list[int]) -> int | None:
         """The summary of a key seen for the first time, from one representative row."""
         self.stats["new_keys"] += 1
         try:
@@ -518,7 +546,9 @@ class _Batch:
         sig = self.reasoner.signature(policy, person, atoms)  # type: ignore[arg-type]
         present = tuple(person.facts.get(f) is not None for f in ctx.plan.key_facts)
         pp = self._per_person(ctx, person)
-        skey = (ctx.values_key, sig, present, pp)
+        skey = (ctx.values_key, ctx.ground.key(sig), present, pp)
+        if ctx.layers.get(skey[1].layer) != layer:
+            raise BatchConsistencyError(f"row {i}: identity layer {layer} in the columns but {skey[1].layer} parsed")
         s = self._known(skey)
         if s is not None:
             return s
@@ -575,7 +605,8 @@ class _Batch:
         vkey = _values_key(self.reasoner, policy, prep.person)
         present = tuple(prep.person.facts.get(f) is not None for f in plan.key_facts)
         pp = tuple(prep.facts.get(f) for f in plan.per_person)
-        return (vkey, prep.signature, present, pp)
+        ground = self.reasoner._ground(policy, prep.values, justify=False)
+        return (vkey, ground.key(prep.signature), present, pp)
 
     def exact_row(self, i: int, out: np.ndarray) -> None:
         """Decide row i the way Reasoner.decide does (its error, if any, kept in place)."""

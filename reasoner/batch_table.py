@@ -227,11 +227,7 @@ def _claims_id(batch: _Batch, packed: int, pair_text: list[str]) -> int:
         name, dept = pair_text[pair].split("|", 1)  # neither can hold "|": the cell was split on it
         entries.append((name, dept, _RELATIONS[relation], _RELATIONS[end - 1] if end else None))
     key: tuple[Any, ...] = entries[0] if len(entries) == 1 else tuple(entries)
-    claims = batch.cache.claims
-    found = claims.get(key)
-    if found is None:
-        found = claims[key] = len(claims)
-    return found
+    return batch.cache.claim_id(key)
 
 
 class _Facts:

@@ -378,12 +378,18 @@ class Reasoner:
         return typed
 
     @staticmethod
+    def claim_signature(policy: CompiledPolicy, name: str, department: str, recognised: str, ended: str | None) -> tuple[str, str, str, str]:
+        """One identity claim as a signature holds it, from its dates' month relations to the date
+        (numeric.month_relation): a department the policy does not name is any other department,
+        and an end after the date is no end yet."""
+        dept = department if department in policy.departments else OTHER_DEPARTMENT
+        return (name, dept, recognised, ended if ended in ("before_month", "same_month") else "")
+
+    @staticmethod
     def signature(policy: CompiledPolicy, person: Person, atoms: dict[str, AtomResult], claim_kind: str = "") -> Signature:
-        claims = set()
-        for claim in person.identities:
-            dept = claim.department if claim.department in policy.departments else OTHER_DEPARTMENT
-            ended = month_relation(claim.ended, person.date) if claim.ended and claim.ended <= person.date else ""
-            claims.add((claim.name, dept, month_relation(claim.recognised, person.date), ended))
+        d = person.date
+        claims = {Reasoner.claim_signature(policy, c.name, c.department, month_relation(c.recognised, d), c.ended and month_relation(c.ended, d))
+                  for c in person.identities}
         known = tuple(sorted((aid, r.value) for aid, r in atoms.items() if r.value is not None))
         return Signature(tuple(sorted(claims)), known, claim_kind)
 

@@ -42,7 +42,7 @@ from .person import Catastrophic
 from .settle import CLAIM_NO_ASSISTANCE, CLAIM_SETTLED, CLAIM_UNDECIDED
 from .settle_arrays import Claims, Settled, settle_claims
 from .settle_plan import ClaimPlan, plan_of
-from .solve import Signature
+from .solve import AnswerKey
 from .tables import row_dicts
 
 MAX_ROW_FEN = 10 ** 16  #: a row whose claims cost more in all goes the exact way: the year's running sums stay in int64
@@ -56,7 +56,7 @@ class _Person:
     """What a summary key tells about the claims of its rows: the policy and how to read a claim."""
 
     policy: CompiledPolicy
-    signature: Signature
+    key: AnswerKey  #: the person part of the claim's decision (its summary key's AnswerKey)
     atoms: tuple[tuple[str, Any], ...]  #: the claim conditions (atom id, condition)
     reads: tuple[str, ...]  #: the claim amounts those conditions read (政策范围内费用, 基本医保支付)
     lookup: Callable[[str], Any]
@@ -103,7 +103,7 @@ class _Planner:
 
     def _person(self, skey: tuple[Any, ...]) -> _Person | None:
         """None when a claim condition reads a person fact, or a value reads a claim amount: the exact way."""
-        (name, year, region, assumed), signature = skey[0], skey[1]
+        (name, year, region, assumed), key = skey[0], skey[1]
         policy = self.reasoner.policies.policies[name]
         reading = self.cache.readings.get(policy.content_hash)
         if reading is None:
@@ -111,7 +111,7 @@ class _Planner:
         if not reading:
             return None
         params, given = self.reasoner.policies.params, dict(assumed)
-        return _Person(policy, signature, *reading, lambda p: params.lookup(p, region, year, given))
+        return _Person(policy, key, *reading, lambda p: params.lookup(p, region, year, given))
 
     def _reading(self, policy: CompiledPolicy) -> tuple[Any, ...]:
         """A policy's claim conditions and the claim amounts they read; () when its claims cannot be
@@ -187,11 +187,12 @@ class _Planner:
             prep = self.reasoner.prepare(person, person.claims[int(read.index[c])], parts=self.parts)
         except ROW_ERRORS:
             return None
-        known = {a: v for a, v in info.signature.atoms} | {aid: r.value for aid, r in results if r.value is not None}
-        expected = Signature(info.signature.claims, tuple(sorted(known.items())), read.kind[c])
-        if prep.signature != expected:
-            raise BatchConsistencyError(f"row {read.parent[c]} claim {read.index[c]}: columns {expected} but exact {prep.signature}")
+        known = {a: v for a, v in info.key.atoms} | {aid: r.value for aid, r in results if r.value is not None}
+        expected = AnswerKey(info.key.layer, tuple(sorted(known.items())), read.kind[c])
         ground = self.reasoner._ground(prep.selection.policy, prep.values, justify=False)  # a plan needs no why
+        exact = ground.key(prep.signature)
+        if exact != expected:
+            raise BatchConsistencyError(f"row {read.parent[c]} claim {read.index[c]}: columns {expected} but exact {exact}")
         answer = ground.solve(prep.signature)
         return plan_of(self.reasoner._assemble(prep.person, prep.selection, answer, prep.atoms, prep.values, prep.facts))
 

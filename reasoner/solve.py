@@ -17,15 +17,17 @@ from pathlib import Path
 import clingo
 
 from .compile import CompiledPolicy, q
+from .layers import Layer, claim_layer
 from .recent import Recent
 
 ASP_PROGRAMS = ("decide.lp", "justify.lp")
 #: Intermediate predicates of decide.lp that only explanations follow (through justify.lp's
 #: why/because): a grounding without justify.lp does not show them — three quarters of a model's
 #: symbols, each converted to Python. Summaries and claim plans never read them; the batch tests
-#: compare those with decisions made on the full grounding, where everything is shown.
-EXPLAINED_ONLY = frozenset({"val", "lacks", "atom_val", "nonmember", "offer", "usable", "best", "decided", "excl_person",
-                            "claimed", "recog", "right_department", "holds", "excl_true", "claim", "claim_kind", "ended"})
+#: compare those with decisions made on the full grounding, where everything is shown. The identity
+#: layer's predicates other than its interface are hidden there too (GroundPolicy.layer).
+EXPLAINED_ONLY = frozenset({"val", "atom_val", "nonmember", "offer", "usable", "best", "decided", "excl_person",
+                            "excl_true", "claim", "claim_kind"})
 ANSWERS_KEPT = 2000  #: answer sets a grounding keeps (≈ 20–50 KB each): a batch worker meets signatures without end
 
 Term = object  # str | int | tuple (nested function terms)
@@ -91,6 +93,20 @@ class Signature:
     claim_kind: str = ""  #: the 就医类别 of the claim being settled, "" for a plain decision
 
 
+#: The externals a signature's identity claims set (see GroundPolicy.solve): the inputs of the identity layer.
+CLAIM_INPUTS = frozenset({("claimed", 2), ("recog", 2), ("ended", 2)})
+
+
+@dataclass(frozen=True)
+class AnswerKey:
+    """What an answer set outside the identity layer depends on (reasoner/layers.py): the layer's
+    interface atoms in place of the identity claims. Signatures with one key share a summary."""
+
+    layer: tuple[tuple[str, tuple[Term, ...]], ...]  #: e.g. (("holds", ("最低生活保障对象",)),)
+    atoms: tuple[tuple[str, bool], ...]
+    claim_kind: str = ""
+
+
 Atoms = dict[str, "set[tuple[Term, ...]] | frozenset[tuple[Term, ...]]"]
 _NONE: frozenset[tuple[Term, ...]] = frozenset()
 
@@ -134,7 +150,10 @@ class GroundPolicy:
         self.justify = justify  #: False: answer sets without why/because (batch summaries; never explained)
         self.messages = Messages()
         self.control = clingo.Control(["--models=1"], logger=self.messages, message_limit=1000)
-        self.control.add("base", [], generic_program(justify) + "\n" + policy.text() + "\n".join(context_facts) + "\n")
+        program = generic_program(justify) + "\n" + policy.text()
+        self.layer: Layer = claim_layer(program, CLAIM_INPUTS)
+        self._layers: dict[tuple[tuple[str, str, str, str], ...], tuple[tuple[str, tuple[Term, ...]], ...]] = {}
+        self.control.add("base", [], program + "\n".join(context_facts) + "\n")
         self.control.ground([("base", [])])
         undefined = [m for c, m in self.messages.items if c == clingo.MessageCode.AtomUndefined]
         if undefined:
@@ -159,7 +178,8 @@ class GroundPolicy:
                 facts.setdefault(key, []).append(a.symbol)
             else:
                 derived.add(key)
-        shown = derived if self.justify else {(name, arity) for name, arity in derived if name not in EXPLAINED_ONLY}
+        hidden = {name for name, _ in self.layer.private} | EXPLAINED_ONLY  # what no summary may read
+        shown = derived if self.justify else {p for p in derived if p[0] not in hidden or p in self.layer.interface}
         self.control.add("show", [], "#show.\n" + "".join(f"#show {name}/{arity}.\n" for name, arity in sorted(shown)))
         self.control.ground([("show", [])])
         static: Atoms = {}
@@ -167,6 +187,16 @@ class GroundPolicy:
             if (name, _) not in derived:
                 static[name] = frozenset(_args(to_python(sym)) for sym in symbols)
         return static
+
+    def key(self, sig: Signature) -> AnswerKey:
+        """The signature's AnswerKey: its claims replaced by what the identity layer makes of them
+        (one solve per distinct combination of claims, with no condition known)."""
+        layer = self._layers.get(sig.claims)
+        if layer is None:
+            answer = self.solve(Signature(sig.claims, ()))
+            names = sorted({name for name, _ in self.layer.interface})
+            layer = self._layers[sig.claims] = tuple((name, args) for name in names for args in sorted(answer.get(name), key=repr))
+        return AnswerKey(layer, sig.atoms, sig.claim_kind)
 
     def _external(self, *term: Term) -> int | None:
         return self._externals.get(term)
@@ -223,4 +253,4 @@ def context_facts(ranks: dict[str, int], absent: set[str], unknown: set[str]) ->
     return facts
 
 
-__all__ = ["GroundPolicy", "Signature", "Answer", "SolverError", "context_facts", "q"]
+__all__ = ["AnswerKey", "CLAIM_INPUTS", "GroundPolicy", "Signature", "Answer", "SolverError", "context_facts", "q"]

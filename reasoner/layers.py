@@ -1,0 +1,121 @@
+"""This module finds the identity layer of a ground program: the rules that read a person's
+identity claims, and the few predicates through which the rest of the program sees them.
+
+Why: a roster holds thousands of distinct identity combinations (which identities, recognised
+by which department, in which month relative to the date, ended or not), but the rest of
+decide.lp reads them only through whether each identity holds. By the splitting set theorem
+(Lifschitz & Turner 1994), when a set of predicates is closed downwards (every rule defining
+one of them reads only them, the policy's facts and the claims), the answer set is the layer's
+own answer plus the rest evaluated on it; the rest therefore depends on the claims only
+through the layer's atoms that it reads: the interface. Two persons whose claims give the same
+interface atoms, and who agree on every other input, get the same answer outside the layer, so
+the batch decides them once (solve.GroundPolicy.key). The layer's other predicates (why an
+identity does not hold: wrong department, not yet in effect, ended) are left out of batch
+groundings so that nothing on that path can read them; explanations use full groundings.
+
+The analysis reads the program text with clingo's own parser and refuses nothing: a rule shape
+it does not know (choice, disjunction, head aggregate) counts its head atoms as read as well as
+defined, which can only shrink the layer and widen the interface.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from clingo import ast
+
+Pred = tuple[str, int]  #: (name, arity)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """The part of a program that reads the given inputs, and what the rest of it reads of that part."""
+
+    inputs: frozenset[Pred]
+    depends: frozenset[Pred]  #: predicates of the layer that depend on the inputs (the inputs included)
+    interface: frozenset[Pred]  #: of those, the ones rules outside the layer read
+
+    @property
+    def private(self) -> frozenset[Pred]:
+        """What only the layer itself reads: hidden from answers that must not depend on it."""
+        return self.depends - self.interface
+
+
+@dataclass(frozen=True)
+class _Rule:
+    heads: frozenset[Pred]
+    body: frozenset[Pred]
+
+
+class _Collect(ast.Transformer):
+    """Every predicate an AST node mentions (atoms inside aggregates and conditions included)."""
+
+    def __init__(self) -> None:
+        self.preds: set[Pred] = set()
+
+    def visit_SymbolicAtom(self, node: ast.AST) -> ast.AST:
+        term = node.symbol
+        if term.ast_type == ast.ASTType.Function:
+            self.preds.add((term.name, len(term.arguments)))
+        elif term.ast_type == ast.ASTType.SymbolicTerm and term.symbol.type.name == "Function":
+            self.preds.add((term.symbol.name, len(term.symbol.arguments)))
+        return node
+
+
+def _preds(nodes: object) -> frozenset[Pred]:
+    collect = _Collect()
+    for node in nodes if isinstance(nodes, (list, tuple)) else [nodes]:
+        collect(node)
+    return frozenset(collect.preds)
+
+
+def _rules(program: str) -> tuple[list[_Rule], set[Pred]]:
+    """The rules of a program as (defined, read) predicate sets, and the predicates declared #external."""
+    rules: list[_Rule] = []
+    externals: set[Pred] = set()
+
+    def statement(stm: ast.AST) -> None:
+        if stm.ast_type == ast.ASTType.External:
+            externals.update(_preds(stm.atom))
+        elif stm.ast_type == ast.ASTType.Rule:
+            head, body = stm.head, _preds(list(stm.body))
+            if head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.SymbolicAtom and head.sign == ast.Sign.NoSign:
+                rules.append(_Rule(_preds(head), body))
+            elif head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.BooleanConstant:
+                rules.append(_Rule(frozenset(), body))  # an integrity constraint: reads only
+            else:  # a shape this analysis does not follow: its head atoms count as read too
+                atoms = _preds(head)
+                rules.append(_Rule(atoms, body | atoms))
+
+    ast.parse_string(program, statement)
+    return rules, externals
+
+
+@lru_cache(maxsize=16)
+def claim_layer(program: str, inputs: frozenset[Pred]) -> Layer:
+    """The largest set of predicates closed downwards over the inputs and the program's facts,
+    the part of it that depends on the inputs, and its interface to the rest of the program."""
+    rules, externals = _rules(program)
+    defined = {p for r in rules for p in r.heads}
+    other_inputs = externals - inputs  # per-answer inputs outside the layer (conditions, 就医类别)
+    layer = (defined | inputs) - other_inputs
+    changed = True
+    while changed:  # greatest fixpoint: drop what a rule defines from outside the layer
+        changed = False
+        for r in rules:
+            if r.heads & layer and not (r.heads <= layer and all(p in layer or (p not in defined and p not in other_inputs) for p in r.body)):
+                layer -= r.heads
+                changed = True
+    depends = set(inputs)
+    changed = True
+    while changed:  # least fixpoint: what in the layer depends on the inputs
+        changed = False
+        for r in rules:
+            if r.heads <= layer and r.body & depends and not r.heads <= depends:
+                depends |= r.heads
+                changed = True
+    read_outside = {p for r in rules if not r.heads or not r.heads <= layer for p in r.body}
+    return Layer(frozenset(inputs), frozenset(depends), frozenset(depends & read_outside))
+
+
+__all__ = ["Layer", "claim_layer"]

@@ -1,0 +1,63 @@
+"""The identity layer (reasoner/layers.py): which part of the generic program reads the identity
+claims, and through which predicates the rest of it sees them. The batch keys its summaries by
+what the layer makes of the claims, so the analysis must never make the interface too narrow."""
+from __future__ import annotations
+
+import copy
+
+from reasoner import PolicySet, Reasoner
+from reasoner.batch import decide_batch
+from reasoner.batch_summary import Summary
+from reasoner.layers import claim_layer
+from reasoner.solve import CLAIM_INPUTS, generic_program
+
+
+def test_the_rest_of_decide_lp_sees_identity_claims_only_through_holds() -> None:
+    layer = claim_layer(generic_program(False), CLAIM_INPUTS)
+    assert layer.interface == {("holds", 1)}
+    assert {("wrong_dept", 2), ("not_yet", 1), ("expired", 1), ("in_effect", 1), ("lacks", 1), ("claimed", 1)} <= layer.private
+    assert ("val", 2) not in layer.depends and ("member", 1) not in layer.depends  # they read 条件 (atom_val) too
+
+
+def test_explanations_read_the_whole_layer() -> None:
+    layer = claim_layer(generic_program(True), CLAIM_INPUTS)  # justify.lp says why an identity does not hold
+    assert {("wrong_dept", 2), ("not_yet", 1), ("expired", 1), ("holds", 1)} <= layer.interface
+
+
+def test_a_rule_outside_the_layer_reading_a_layer_predicate_widens_the_interface() -> None:
+    program = generic_program(False) + "\nflag(I) :- not_yet(I), atom_val(I,t).\n"
+    assert claim_layer(program, CLAIM_INPUTS).interface == {("holds", 1), ("not_yet", 1)}
+
+
+def test_a_rule_shape_the_analysis_does_not_follow_keeps_its_head_read() -> None:
+    program = "#external claimed(I,D) : identity(I), department(D).\n#external atom_val(A,V) : atom(A), tv(V).\n" \
+              "h(I) :- claimed(I,_).\n{ pick(I) } :- h(I).\nout(I) :- pick(I), atom_val(I,t).\n"
+    layer = claim_layer(program, frozenset({("claimed", 2)}))
+    assert layer.interface == {("pick", 1)} and ("h", 1) in layer.private
+
+
+def _person(identities: list[dict[str, str]]) -> dict[str, object]:
+    return {"地区": "龙岩市", "日期": "2023-06-15", "身份": identities,
+            "事实": {"认定前当年已参保": "否", "未按规定缴费参保": "否"},
+            "假设参数": {"上年度居民人均可支配收入": 40000, "年度救助限额": 45000}}
+
+
+def test_claims_the_rest_cannot_tell_apart_share_one_summary() -> None:
+    # 龙岩 二（一）: 重度残疾人 is recognised by 残联, so the same claim from 民政 does not hold;
+    # 三（二）"相关待遇从认定之日次月起执行": recognised in the decision's month does not hold yet.
+    low = {"名称": "最低生活保障对象", "认定部门": "民政", "认定日期": "2023-01-10"}
+    records = [
+        _person([low]),
+        _person([low, {"名称": "重度残疾人", "认定部门": "民政", "认定日期": "2022-03-01"}]),
+        _person([{**low, "认定日期": "2023-06-02"}]),
+        _person([]),
+        _person([low, {"名称": "重度残疾人", "认定部门": "残联", "认定日期": "2022-03-01"}]),
+    ]
+    reasoner = Reasoner(PolicySet.load())
+    result = decide_batch(reasoner, copy.deepcopy(records))
+    assert result.stats["new_summaries"] == 3  # {低保}, {} and {低保, 重度残疾人}
+    assert result.rows[0] == result.rows[1] and result.rows[2] == result.rows[3]
+    assert len({int(r) for r in result.rows}) == 3
+    for i, record in enumerate(records):
+        assert result.summary(i) == Summary.of(reasoner.decide(record)), i
+    assert result.summary(1).categories == ("第三类",) and result.summary(4).categories != ("第三类",)
