@@ -313,6 +313,16 @@ def _raw_key(columns: dict[str, pa.Array], i: int, days: np.ndarray, year: np.nd
             assumed_items[assumed[i]] if assumed[i] >= 0 else ())
 
 
+def _context_person(raw_key: tuple[Any, ...]) -> Person:
+    """A record of only what a date context reads (_raw_key's values), validated as parse_person
+    validates them: a new date needs no row parsed (each claim date of a settlement is one)."""
+    region, date, year, assumed = raw_key
+    record: dict[str, Any] = {"地区": region, "日期": date.isoformat(), "假设参数": dict(assumed)}
+    if year is not None:
+        record["待遇年度"] = year
+    return parse_person(record)
+
+
 def _groups(keys: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
     """rows split by equal rows of keys (non-negative after +1; each group in row order)."""
     if not len(rows):
@@ -351,12 +361,11 @@ def _columnar(batch: _Batch, records: TableRecords, columns: dict[str, pa.Array]
     by_ctx: dict[int, tuple[_Ctx, list[np.ndarray]]] = {}
     groups = _groups(np.stack([region_code, days, year, assumed], axis=1)[rows], rows)
     raw_keys = [_raw_key(columns, int(g[0]), days, year, assumed, assumed_items) for g in groups]
-    records.load(int(g[0]) for g, key in zip(groups, raw_keys) if key not in batch.cache.ctx_by_raw)
     for group, raw_key in zip(groups, raw_keys):
         ctx = batch.cache.ctx_by_raw.get(raw_key)
         if ctx is None:
             try:
-                ctx = batch.context_of(records[int(group[0])])
+                ctx = batch.context_of(_context_person(raw_key))
             except RecordError:
                 exact.extend(group.tolist())
                 continue
