@@ -36,6 +36,11 @@ class Layer:
     interface: frozenset[Pred]  #: of those, the ones rules outside the layer read
 
     @property
+    def names(self) -> frozenset[str]:
+        """The names of the layer's predicates that depend on the inputs."""
+        return frozenset(name for name, _ in self.depends)
+
+    @property
     def private(self) -> frozenset[Pred]:
         """What only the layer itself reads: hidden from answers that must not depend on it."""
         return self.depends - self.interface

@@ -71,6 +71,7 @@ class _Plans:
         self.person_info: list[_Person | None] = []
         self.by_claim: dict[tuple[Any, ...], int] = {}  #: (person, 类别, 事实, amounts read) → plan, or -1: the exact way
         self.by_atoms: dict[tuple[Any, ...], int] = {}  #: (person, 类别, claim conditions' values) → plan
+        self.by_answer: dict[tuple[Any, ...], ClaimPlan] = {}  #: (summary key without its layer, 类别, conditions, answer) → plan
         self.plans: list[ClaimPlan] = []
         self.plan_index: dict[ClaimPlan, int] = {}  #: equal plans share an index (persons differ, their claims' numbers rarely do)
         self.readings: dict[str, tuple[Any, ...]] = {}  #: by policy content hash: _Planner._reading
@@ -165,7 +166,7 @@ class _Planner:
             shared = ("plan", self.cache.skeys[pk], read.kind[c], conditions)  # a plan is a function of this key
             plan = self.store.get(shared) if self.store is not None else None
             if plan is None:
-                plan = self._decided(info, c, results)
+                plan = self._by_answer(pk, info, c, results, conditions)
                 if plan is None:
                     return -1
                 if self.store is not None:
@@ -179,7 +180,29 @@ class _Planner:
             self.cache.plans.append(plan)
         return p
 
-    def _decided(self, info: _Person, c: int, results: list[tuple[str, Any]]) -> ClaimPlan | None:
+    def _by_answer(self, pk: int, info: _Person, c: int, results: list[tuple[str, Any]],
+                   conditions: tuple[Any, ...]) -> ClaimPlan | None:
+        """Claims whose decisions come out as one answer set share a plan (persons' keys differ in
+        identity layers that decide alike): one solve of a representative signature tells, and only
+        a new answer is decided in full and read into a plan."""
+        skey, kind = self.cache.skeys[pk], self.read.kind[c]
+        known = {a: v for a, v in info.key.atoms} | {aid: r.value for aid, r in results if r.value is not None}
+        expected = AnswerKey(info.key.layer, tuple(sorted(known.items())), kind)
+        ctx = _cache(self.reasoner, solve=False).ctx_by_values.get(skey[0])
+        sig = ctx.ground.representative(expected) if ctx is not None else None
+        if sig is None:
+            return self._decided(c, expected)
+        akey = (skey[0], info.key.atoms, skey[2], skey[3], kind, conditions, ctx.ground.solve(sig).without(ctx.ground.layer.names).content())
+        plan = self.cache.by_answer.get(akey)
+        if plan is None:
+            plan = self._decided(c, expected)
+            if plan is not None:
+                if len(self.cache.by_answer) >= PLANS_KEPT:
+                    self.cache.by_answer.clear()
+                self.cache.by_answer[akey] = plan
+        return plan
+
+    def _decided(self, c: int, expected: AnswerKey) -> ClaimPlan | None:
         """A new plan, from the full decision of claim c (Settler's own decide); None: the exact way."""
         read = self.read
         try:
@@ -187,13 +210,11 @@ class _Planner:
             prep = self.reasoner.prepare(person, person.claims[int(read.index[c])], parts=self.parts)
         except ROW_ERRORS:
             return None
-        known = {a: v for a, v in info.key.atoms} | {aid: r.value for aid, r in results if r.value is not None}
-        expected = AnswerKey(info.key.layer, tuple(sorted(known.items())), read.kind[c])
         ground = self.reasoner._ground(prep.selection.policy, prep.values, justify=False)  # a plan needs no why
         exact = ground.key(prep.signature)
         if exact != expected:
             raise BatchConsistencyError(f"row {read.parent[c]} claim {read.index[c]}: columns {expected} but exact {exact}")
-        answer = ground.solve(prep.signature)
+        answer = ground.solve(prep.signature).without(ground.layer.names)  # so that plans can be shared by answer (_by_answer)
         return plan_of(self.reasoner._assemble(prep.person, prep.selection, answer, prep.atoms, prep.values, prep.facts))
 
 
@@ -327,8 +348,10 @@ def _counts(n: int, rows: np.ndarray, starts: np.ndarray, status: np.ndarray) ->
     firsts, counts = [], []
     for code in range(len(STATUS_TEXT)):
         here = status == code
-        counts.append(np.add.reduceat(here.astype(np.int64), starts))
-        firsts.append(np.minimum.reduceat(np.where(here, position, len(status)), starts) - starts)
+        count = np.add.reduceat(here.astype(np.int64), starts)
+        counts.append(count)
+        first_at = np.minimum.reduceat(np.where(here, position, len(status)), starts) - starts
+        firsts.append(np.where(count > 0, first_at, -1))  # the same for every row without the status: rows share texts
     distinct, first, which = np.unique(pack_codes(firsts + counts, len(starts)), return_index=True, return_inverse=True)
     texts = []
     for k in first.tolist():

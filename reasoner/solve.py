@@ -133,6 +133,14 @@ class Answer:
     def has(self, pred: str, *args: Term) -> bool:
         return tuple(args) in self.get(pred)
 
+    def without(self, names: frozenset[str]) -> Answer:
+        """This answer set but for some predicates: what a reader that must not depend on them gets."""
+        return Answer({name: args for name, args in self.derived.items() if name not in names}, self.static)
+
+    def content(self) -> frozenset[tuple[str, frozenset[tuple[Term, ...]]]]:
+        """The derived atoms as one hashable value (static ones are the grounding's)."""
+        return frozenset((name, frozenset(args)) for name, args in self.derived.items())
+
 
 @dataclass
 class Messages:
@@ -153,6 +161,7 @@ class GroundPolicy:
         program = generic_program(justify) + "\n" + policy.text()
         self.layer: Layer = claim_layer(program, CLAIM_INPUTS)
         self._layers: dict[tuple[tuple[str, str, str, str], ...], tuple[tuple[str, tuple[Term, ...]], ...]] = {}
+        self._claims_of: dict[tuple[tuple[str, tuple[Term, ...]], ...], tuple[tuple[str, str, str, str], ...]] = {}  #: layer → claims first seen
         self.control.add("base", [], program + "\n".join(context_facts) + "\n")
         self.control.ground([("base", [])])
         undefined = [m for c, m in self.messages.items if c == clingo.MessageCode.AtomUndefined]
@@ -196,7 +205,14 @@ class GroundPolicy:
             answer = self.solve(Signature(sig.claims, ()))
             names = sorted({name for name, _ in self.layer.interface})
             layer = self._layers[sig.claims] = tuple((name, args) for name in names for args in sorted(answer.get(name), key=repr))
+            self._claims_of.setdefault(layer, sig.claims)
         return AnswerKey(layer, sig.atoms, sig.claim_kind)
+
+    def representative(self, key: AnswerKey) -> Signature | None:
+        """A signature with this key (claims met earlier that give its layer), or None if none was met:
+        its answer set outside the identity layer is every such signature's."""
+        claims = self._claims_of.get(key.layer)
+        return None if claims is None else Signature(claims, key.atoms, key.claim_kind)
 
     def _external(self, *term: Term) -> int | None:
         return self._externals.get(term)
