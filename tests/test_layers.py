@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import copy
 
+import pyarrow as pa
+import pytest
+
+from bench.roster import SETTLE_COLUMNS, flat_row
+from bench.settle_generate import generate_settle
 from reasoner import PolicySet, Reasoner
+from reasoner import settle_table as st
 from reasoner.batch import decide_batch
+from reasoner.batch_rows import settle_rows
 from reasoner.batch_summary import Summary
 from reasoner.layers import claim_layer
+from reasoner.partition import SETTLE_SCHEMA, ArrowRows
 from reasoner.solve import CLAIM_INPUTS, generic_program
 
 
@@ -61,3 +69,25 @@ def test_claims_the_rest_cannot_tell_apart_share_one_summary() -> None:
     for i, record in enumerate(records):
         assert result.summary(i) == Summary.of(reasoner.decide(record)), i
     assert result.summary(1).categories == ("第三类",) and result.summary(4).categories != ("第三类",)
+
+
+def test_claims_of_persons_whose_identities_decide_alike_share_one_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 龙岩 一: 孤儿 and 特困供养人员 are both 第一类 (民政 recognises both, 二（一）1), so a claim of
+    # either decides alike outside the identity layer; 最低生活保障对象 is 第三类.
+    base = generate_settle(2, seed=1)[1]
+    records = []
+    for k, name in enumerate(["孤儿", "特困供养人员", "最低生活保障对象"]):
+        records.append({**copy.deepcopy(base), "编号": f"p{k}", "身份": [{"名称": name, "认定部门": "民政", "认定日期": "2019-08-18"}]})
+    table = pa.Table.from_pylist([flat_row(r, SETTLE_COLUMNS) for r in records])
+    decided = []
+    original = st._Planner._decided
+    monkeypatch.setattr(st._Planner, "_decided", lambda self, c, expected: decided.append(expected) or original(self, c, expected))
+    reasoner = Reasoner(PolicySet.load())
+    got = st.settle_table(reasoner, table, 1, None)
+    want = pa.Table.from_pydict(settle_rows(Reasoner(PolicySet.load()), ArrowRows(1, table).rows(), True, None), schema=SETTLE_SCHEMA)
+    assert got.to_pylist() == want.to_pylist()
+    kinds = {c["类别"] for c in base["就医"]}  # the claims meet every condition (按规定转诊: 是)
+    made = sorted((e.layer[0][1][0], e.claim_kind) for e in decided)
+    assert made == sorted((name, kind) for name in ("孤儿", "最低生活保障对象") for kind in kinds)  # none for 特困供养人员
+    aid = got.column("医疗救助（分）").to_pylist()
+    assert aid[0] == aid[1] and aid[0] > 0
