@@ -1,4 +1,4 @@
-"""This module finds the identity layer of a ground program: the rules that read a person's
+"""This module finds the identity layer of a program: the rules that read a person's
 identity claims, and the few predicates through which the rest of the program sees them.
 
 Why: a roster holds thousands of distinct identity combinations (which identities, recognised
