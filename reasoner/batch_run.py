@@ -4,13 +4,14 @@
 
 The input (CSV, Excel, Parquet, JSON Lines: streamed; YAML/JSON lists: read whole) is cut
 into chunks of K data rows; chunk k is always the same rows, so a chunk's result is a pure
-function of the input, the rules and the options. Each finished chunk is written atomically
+function of the input, the rules, the options and the engine. Each finished chunk is written atomically
 into the run directory OUT.run/ (a temporary file, fsync, os.replace) and then recorded in
-manifest.json (written the same way): the input's hash, the rules' hash, the options, and
+manifest.json (written the same way): the input's hash, the rules' hash, the engine's hash
+(version.engine_digest), the options, and
 per chunk its file, row range, row count, error count and status counts. A chunk file not
 yet in the manifest is simply recomputed. Rerunning the same command after a crash or a kill
 skips the chunks the manifest lists and produces the same output as an uninterrupted run;
-a run with another input, other rules or other options starts over (and says so).
+a run with another input, other rules, other options or another engine starts over (and says so).
 
 When every chunk is done the chunk files are concatenated, in input order, into OUT
 (Parquet or CSV through Arrow; CSV with a BOM so that Excel reads the Chinese), again
@@ -37,6 +38,7 @@ from .partition import ERROR_STATUS, SCHEMAS, ArrowRows, Job, Rows, reasoner_for
 from .person import load_records, parse_person
 from .runners import Runner
 from .tables import is_table, read_rows, table_format
+from .version import engine_digest
 
 MANIFEST_FORMAT = 1
 DEFAULT_CHUNK = 10_000
@@ -185,7 +187,8 @@ def _identity(job: Job, input_path: Path, chunk_size: int) -> dict[str, Any]:
     stat = input_path.stat()
     return {"mode": job.mode, "input": str(input_path.resolve()), "input_sha256": file_digest(input_path),
             "input_size": stat.st_size, "input_mtime_ns": stat.st_mtime_ns, "rules": job.rules,
-            "rules_sha256": rules_digest(job.rules), "chunk_size": chunk_size, "year": job.year, "flat": job.flat}
+            "rules_sha256": rules_digest(job.rules), "engine_sha256": engine_digest(), "chunk_size": chunk_size, "year": job.year,
+            "flat": job.flat}
 
 
 _VOLATILE = ("input_mtime_ns", "input", "rules")  #: may differ between two runs of the same work
@@ -207,7 +210,7 @@ def _open_run(run_dir: Path, identity: dict[str, Any], note: Any) -> Manifest:
             note(f"继续上次的批处理：已完成 {len(done)} 块（{sum(v['count'] for v in done.values()):,} 行），跳过")
         return Manifest(identity, done)
     if old is not None:
-        note("输入、规则或选项与上次不同：重新开始批处理")
+        note("输入、规则、选项或推理引擎与上次不同：重新开始批处理")
     for stale in [*run_dir.glob("chunk-*.parquet"), *run_dir.glob("summaries.sqlite3*")]:
         stale.unlink()
     manifest = Manifest(identity)

@@ -265,3 +265,20 @@ def test_csv_rows_take_the_columnar_path_with_the_same_result(tmp_path: Path, mo
     assert run_partition(job, clean).to_pylist() == by_rows.to_pylist()
     [unnamed] = [number for number, raw in clean if raw.get("编号") is None]
     assert f"#{unnamed}" in run_partition(job, clean).column("编号").to_pylist()
+
+
+def test_a_run_resumed_by_another_engine_starts_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks decided by two versions of the engine must not end up in one result: the engine's
+    digest (its code and generic programs) is part of a run's identity."""
+    from reasoner import batch_run
+
+    src, out = tmp_path / "roster.jsonl", tmp_path / "out.parquet"
+    write_roster(src, records("decide", 120, seed=9), DECIDE_COLUMNS)
+    notes: list[str] = []
+    run_batch(Job("decide", RULES, flat=False), src, out, LocalRunner(), 50, progress=False, note=notes.append)
+    run_batch(Job("decide", RULES, flat=False), src, out, LocalRunner(), 50, progress=False, note=notes.append)
+    assert "继续" in notes[-1]
+    monkeypatch.setattr(batch_run, "engine_digest", lambda: "another engine")
+    run_batch(Job("decide", RULES, flat=False), src, out, LocalRunner(), 50, progress=False, note=notes.append)
+    assert "重新开始" in notes[-1] and "引擎" in notes[-1]
+    assert pq.read_table(out).num_rows == 120
