@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .partition import ERROR_STATUS, SCHEMAS, ArrowRows, Job, Rows, reasoner_for, rules_digest, table_record
+from .partition import ERROR_STATUS, SCHEMAS, ArrowRows, Job, Rows, RulesMismatch, reasoner_for, rules_digest, table_record
 from .person import load_records, parse_person
 from .runners import Runner
 from .tables import is_table, read_rows, table_format
@@ -244,6 +244,7 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
     for leftover in out.parent.glob(f".{out.name}.*.tmp"):  # an output write cut short by a crash
         leftover.unlink()
     manifest = _open_run(run_dir, _identity(job, input_path, chunk_size), note)
+    job = replace(job, rules_sha256=manifest.identity["rules_sha256"])  # workers check they read the same rules
     if runner.workers > 1:  # one process has nobody to share with: the store would only cost
         job = replace(job, summaries=str(run_dir / "summaries.sqlite3"))
     resumed = len(manifest.chunks)
@@ -349,7 +350,10 @@ class RowExplainer:
         self.input = Path(self.identity["input"])
         self._check_input()
         self.job = Job(self.identity["mode"], self.identity["rules"], bool(self.identity["flat"]), self.identity.get("year"))
-        self.reasoner = reasoner_for(self.job.rules)
+        try:  # the run's rules, or the recomputed justification would not be the result's
+            self.reasoner = reasoner_for(self.job.rules, self.identity["rules_sha256"])
+        except RulesMismatch:
+            raise BatchRunError(f"规则目录 {self.job.rules} 在批处理之后已改变，无法按行号重算依据") from None
         self._loaded: tuple[int, dict[int, Any]] | None = None
 
     def _check_input(self) -> None:

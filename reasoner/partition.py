@@ -75,17 +75,28 @@ class Job:
     flat: bool  #: rows are flat table rows (person.flat_record) rather than records
     year: int | None = None  #: settle: only this calendar year
     summaries: str | None = None  #: the run's summary store (batch_run sets it): workers share what they decided
+    rules_sha256: str = ""  #: the rules as the run's driver read them (rules_digest; batch_run sets it): "" is not checked
+
+
+class RulesMismatch(RuntimeError):
+    """A worker reads other rules than the run's driver (another machine's copy, or files changed during the run)."""
 
 
 # ------------------------------------------------------------------ per-process reasoner
-_REASONERS: dict[str, Reasoner] = {}
+_REASONERS: dict[str, tuple[Reasoner, str]] = {}  #: rules folder → (Reasoner, digest of the files it loaded)
 
 
-def reasoner_for(rules: str) -> Reasoner:
-    """One Reasoner per rules folder and process, kept across partitions (its caches are the speed)."""
-    reasoner = _REASONERS.get(rules)
-    if reasoner is None:
-        reasoner = _REASONERS[rules] = Reasoner(PolicySet.load(rules))
+def reasoner_for(rules: str, expected: str = "") -> Reasoner:
+    """One Reasoner per rules folder and process, kept across partitions (its caches are the speed);
+    loaded again when the run expects other rules than those it holds, and refused when the folder
+    here does not hold the rules the run expects."""
+    reasoner, digest = _REASONERS.get(rules, (None, ""))
+    if reasoner is None or (expected and expected != digest):
+        digest = rules_digest(rules)
+        if expected and expected != digest:
+            raise RulesMismatch(f"工作进程读到的规则（{rules}）与发起批处理时的规则不同：请让各机器使用同一份规则，并在运行中不要修改规则")
+        reasoner = Reasoner(PolicySet.load(rules))
+        _REASONERS[rules] = (reasoner, digest)
         gc.collect()
         gc.freeze()  # the policies and parser are long-lived: keep them out of every later collection
     return reasoner
@@ -101,7 +112,7 @@ def run_partition(job: Job, rows: Rows) -> pa.Table:
     """Records in → one result row per record out, in order (pure; see the module docstring)."""
     if job.mode not in MODES:
         raise ValueError(f"未知的批处理模式「{job.mode}」（可用：{'、'.join(MODES)}）")
-    reasoner = reasoner_for(job.rules)
+    reasoner = reasoner_for(job.rules, job.rules_sha256)
     was_enabled = gc.isenabled()
     gc.disable()  # a chunk makes many short-lived objects and few cycles; collect once afterwards
     try:
@@ -207,5 +218,5 @@ def rules_digest(rules: str | Path) -> str:
     return h.hexdigest()
 
 
-__all__ = ["ArrowRows", "DECIDE_SCHEMA", "ERROR_STATUS", "Job", "MODES", "SCHEMAS", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
+__all__ = ["ArrowRows", "DECIDE_SCHEMA", "ERROR_STATUS", "Job", "MODES", "RulesMismatch", "SCHEMAS", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
            "rules_digest", "run_partition", "table_record"]

@@ -282,3 +282,28 @@ def test_a_run_resumed_by_another_engine_starts_over(tmp_path: Path, monkeypatch
     run_batch(Job("decide", RULES, flat=False), src, out, LocalRunner(), 50, progress=False, note=notes.append)
     assert "重新开始" in notes[-1] and "引擎" in notes[-1]
     assert pq.read_table(out).num_rows == 120
+
+
+def test_workers_refuse_rules_other_than_the_runs(tmp_path: Path) -> None:
+    """A worker (another machine's copy of the rules, or files changed during the run) must not
+    decide under other rules than those the run's identity records; nor may explain."""
+    import shutil
+
+    from reasoner import partition
+    from reasoner.partition import RulesMismatch, rules_digest
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    src, out = tmp_path / "roster.jsonl", tmp_path / "out.parquet"
+    write_roster(src, records("decide", 60, seed=3), DECIDE_COLUMNS)
+    _run(Job("decide", str(rules), flat=False), src, out, LocalRunner(), 50)
+    assert "龙岩" in RowExplainer(out).explain(1)
+    (rules / "longyan.rules").write_text((rules / "longyan.rules").read_text(encoding="utf-8") + "\n# 改动\n", encoding="utf-8")
+    with pytest.raises(RulesMismatch, match="规则"):
+        run_partition(Job("decide", str(rules), flat=False, rules_sha256="the driver's digest"), [(1, {"地区": "龙岩市"})])
+    assert "龙岩" in RowExplainer(out).explain(1)  # this process still holds the run's rules
+    partition._REASONERS.pop(str(rules))  # a fresh process reads the changed files
+    with pytest.raises(ValueError, match="规则目录"):
+        RowExplainer(out)
+    changed = rules_digest(rules)  # a new run reads the changed rules everywhere
+    assert run_partition(Job("decide", str(rules), flat=False, rules_sha256=changed), [(1, {"地区": "龙岩市"})]).num_rows == 1
