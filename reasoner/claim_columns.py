@@ -109,11 +109,11 @@ class CellReader:
         return day
 
     def ordinary(self, text: str | None) -> Catastrophic | None | Exception:
-        """The 大病保险 cell as parse_person reads it (a falsy value: none), or the error."""
+        """The 大病保险 cell as parse_person reads it (null or "": none), or the error."""
         if text not in self.ordinaries:
             try:
                 data = json.loads(text)  # type: ignore[arg-type]
-                self.ordinaries[text] = _catastrophic(data, "") if data else None
+                self.ordinaries[text] = None if data in (None, "") else _catastrophic(data, "")
             except (ValueError, RecordError) as err:
                 self.ordinaries[text] = err
         return self.ordinaries[text]

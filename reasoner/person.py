@@ -157,7 +157,7 @@ def parse_person(data: Any, index: int = 0) -> Person:
     if not isinstance(listed, list):
         raise RecordError("就医", "应为就医记录的列表", rid)
     claims = tuple(_claim(item, i, rid) for i, item in enumerate(listed))
-    catastrophic = _catastrophic(data["大病保险"], rid) if data.get("大病保险") else None
+    catastrophic = None if data.get("大病保险") in (None, "") else _catastrophic(data["大病保险"], rid)  # 0 or {}: an error, not absent
     year = data.get("待遇年度")
     if year is not None and (not isinstance(year, int) or not 1949 < year < 2200):
         raise RecordError("待遇年度", f"应为四位年份，而非「{year}」", rid)

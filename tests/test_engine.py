@@ -237,3 +237,15 @@ def test_date_contexts_are_bounded(monkeypatch: pytest.MonkeyPatch):
     assert len(r._values) == 3 and len(r._ground_of_values) <= 3
     assert r.decide(person(40000)).item("救助起付标准", "住院及门诊特殊病种").value == first
     assert "4,000.00元" in first
+
+
+@pytest.mark.parametrize("value", [0, {}, [], "否"])
+def test_a_catastrophic_value_that_is_not_an_object_is_an_error_not_absent(value: object) -> None:
+    """大病保险 is the ordinary catastrophic insurance's 起付线/分段/封顶线; a value that is not such an
+    object must be reported on that field, not read as «not given» (which settles without it)."""
+    from reasoner.person import parse_person
+
+    with pytest.raises(RecordError) as err:
+        parse_person({"地区": "龙岩市", "日期": "2024-03-01", "大病保险": value})
+    assert err.value.field.startswith("大病保险")
+    assert parse_person({"地区": "龙岩市", "日期": "2024-03-01", "大病保险": None}).catastrophic is None

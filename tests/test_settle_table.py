@@ -258,7 +258,8 @@ ODD_ROWS: list[dict[str, Any]] = [
     _odd(大病保险=None),  # no 大病保险: the ordinary catastrophic layer is missing, the claim 无法结算
     _odd(大病保险="{bad"),  # 大病保险 not JSON
     _odd(大病保险=_j({"起付线": 13000, "分段": [{"起": 13000}]})),  # a segment without 比例
-    _odd(大病保险="0"),  # a falsy 大病保险: read as absent
+    _odd(大病保险="0"),  # 0 is not a 大病保险 object: the row's error, not absent
+    _odd(大病保险="{}"),  # an empty object lacks 起付线 and 分段: the row's error
     _odd([_claim(政策范围内费用=120000, 基本医保支付=7000)], 大病保险=_j({**ORDINARY, "分段": [{"起": 13000, "比例": "160%"}]})),  # a rate above 100% the exact path accepts
     _odd(身份="外星人|民政|2020-01-01"),  # an unknown identity (the decision rejects it)
     _odd(身份="外星人|民政|2020-01-01", 就医="[]"),  # the same without claims: nothing is decided
