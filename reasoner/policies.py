@@ -99,11 +99,16 @@ class PolicySet:
         policies = [policy_from_text(text, path) for path, text in sorted(rules.items())]
         return cls({p.name: p for p in policies}, ParameterStore.from_texts(parameters))
 
-    def select(self, region: str, on: dt.date) -> Selection:
+    def local(self, region: str) -> list[CompiledPolicy]:
+        """The policies of a region; a region without any is an error (whatever the date)."""
         local = [p for p in self.policies.values() if p.source.header.region and p.source.header.region.text == region]
         if not local:
             known = "、".join(sorted({p.source.header.region.text for p in self.policies.values() if p.source.header.region}))
             raise PolicySelectionError(f"没有地区「{region}」的政策；已收录的地区：{known}", "地区")
+        return local
+
+    def select(self, region: str, on: dt.date) -> Selection:
+        local = self.local(region)
         current = [p for p in local if in_force(p, on)]
         if current:
             chosen = max(current, key=lambda p: p.source.header.start or dt.date.min)

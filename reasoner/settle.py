@@ -443,5 +443,6 @@ def _tilt_of(policy: CompiledPolicy, decision: Decision) -> ast.Tilt | None:
 def settle(reasoner: Reasoner, record: Person | dict[str, Any], year: int | None = None) -> list[Settlement]:
     """Settle the claims of a record: one Settlement per calendar year (or only the year asked)."""
     person = record if isinstance(record, Person) else parse_person(record)
+    reasoner.policies.local(person.region)  # a region without a policy is an error even with nothing to settle
     years = sorted({c.date.year for c in person.claims}) if year is None else [year]
     return [Settler(reasoner, person, y).run() for y in years]

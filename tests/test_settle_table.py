@@ -349,6 +349,15 @@ def test_odd_rows_in_a_generated_roster_are_settled_identically(reasoner: Reason
     assert {"已结算", "无就医记录", ERROR} <= statuses
 
 
+def test_a_row_with_nothing_to_settle_in_a_region_without_policy_is_an_error(reasoner: Reasoner) -> None:
+    """No claim (of the year) is 无就医记录 — but only for a region the rules know: 地区 火星市 is
+    the row's error on 地区 whatever its claims, as it is for a row that has claims."""
+    rows = [_odd(地区="火星市", 就医="[]"), _odd(就医="[]"), _odd(地区="火星市")]
+    out = assert_same(reasoner, string_table(rows, list(dict.fromkeys(k for r in rows for k in r))), 1, None)
+    assert out.column("状态").to_pylist() == [ERROR, "无就医记录", ERROR]
+    assert out.column("错误字段").to_pylist() == ["地区", None, "地区"]
+
+
 LARGEST = "9999999999999.99"  #: the largest amount numeric.parse_money takes (|amount| < 10 万亿元)
 
 
