@@ -5,15 +5,17 @@ work only where it differs between persons:
 
     record ──parse_person (every row: validation)──▶ Person
         ──cheap key: date context (region, date, 待遇年度, 假设参数) → context id,
-          identity claims (name, department, recognition and end relative to the date) → claims id,
+          identity claims (name, department, recognition and end relative to the date) → claims id
+            → layer id (what the identity layer makes of them: GroundPolicy.key, reasoner/layers.py),
           facts present → mask, atomic conditions (numeric layer, int64 columns) → t/f/u codes
         ──key seen before?──▶ summary index            (the common path: dict lookups and numpy)
-        ──new key: Reasoner.signature on one representative row ──▶ (context, Signature)
-        ──new (context, Signature): the full decide path once (clingo, cached per signature)
+        ──new key: Reasoner.signature on one representative row ──▶ (context, AnswerKey)
+        ──new (context, AnswerKey): the full decide path once (clingo, cached per signature)
           ──▶ Summary (status, categories, per item: category / value / status)
 
 A key is always at least as fine as the decision inputs (a refinement of the date context
-and the Signature), so rows with one key share one summary; Reasoner.signature and the
+and the AnswerKey — by the splitting set theorem, everything a summary reads of the answer
+set), so rows with one key share one summary; Reasoner.signature and the
 decide path are only ever run on representatives. Rows that do not fit the common path
 (anything malformed, units the columns do not cover) go through the exact per-row path,
 so a RecordError (or a PolicySelectionError, or a bad 假设参数) stays in place as that row's
