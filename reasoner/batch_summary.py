@@ -69,7 +69,7 @@ class BatchResult:
         self.summaries = summaries
         self.errors = errors  #: row → RecordError / PolicySelectionError / ValueError
         self.stats = stats
-        self.keys = keys  #: per summary, the key it was decided under: (context, Signature, facts present, per-person amounts)
+        self.keys = keys  #: per summary, the key it was decided under: (context, AnswerKey, facts present, per-person amounts)
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -8,9 +8,11 @@ a chunk is settled in four column-wise stages, and Python runs once per distinct
                  chunk; canonical claims only); 大病保险 cells parsed once per distinct text
     2. decide    every claim as a row of the person on the claim's date (the person's columns
                  taken once per claim, 日期 = the claim's date) through decide_table: the
-                 person part of each claim's decision, as a summary key (context, Signature)
+                 person part of each claim's decision, as a summary key (context, AnswerKey)
     3. plan      (summary key, 类别, the claim conditions' values) → a ClaimPlan
                  (settle_plan.py), made once from the full Decision of one representative claim
+                 per answer set outside the identity layer (claims of persons whose identities
+                 decide alike share it: _Planner._by_answer)
     4. settle    settle_arrays.settle_claims: Settler's arithmetic, the k-th claim of every
                  person-year at once; totals per person as batch_rows.settlement_cells gives them
 
