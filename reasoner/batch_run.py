@@ -290,10 +290,11 @@ def _numbers(rows: Rows) -> tuple[int, int]:
 
 
 def _save_chunk(run_dir: Path, index: int, table: pa.Table) -> dict[str, Any]:
-    """A finished chunk as an uncompressed Arrow IPC file (the run's own, read once by _assemble:
-    a quarter of Parquet's cost to write and a tenth to read, in the driver every worker waits on)."""
+    """A finished chunk as an Arrow IPC file, LZ4-compressed (the run's own, read once by _assemble:
+    less than half of Parquet's cost to write and to read, in the driver every worker waits on;
+    uncompressed, a decide chunk's repetitive 待遇 texts made 7 MB to write and fsync)."""
     name = f"chunk-{index:06d}.arrow"
-    _atomic(run_dir / name, lambda tmp: feather.write_feather(table, tmp, compression="uncompressed"))
+    _atomic(run_dir / name, lambda tmp: feather.write_feather(table, tmp, compression="lz4"))
     numbers = table.column("行号")
     counts = table.column("状态").value_counts().to_pylist()
     return {"file": name, "rows": [numbers[0].as_py(), numbers[-1].as_py()], "count": table.num_rows,
