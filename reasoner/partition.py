@@ -17,7 +17,6 @@ position inside a chunk, so chunking cannot change a result.
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from .person import table_record
 from .policies import PolicySet
 from .settle_table import settle_table
 from .tables import row_dicts
+from .version import files_digest
 
 MODES = ("decide", "settle")
 SCHEMAS = {"decide": DECIDE_SCHEMA, "settle": SETTLE_SCHEMA}
@@ -211,11 +211,8 @@ def _summary_cells(s: Summary) -> Cells:
 
 def rules_digest(rules: str | Path) -> str:
     """A digest of a rules folder (rules files and parameter files): part of a run's identity."""
-    h = hashlib.sha256()
     root = Path(rules)
-    for path in sorted([*root.glob("*.rules"), *root.glob("parameters/*.yaml")]):
-        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
+    return files_digest(root, [*root.glob("*.rules"), *root.glob("parameters/*.yaml")])
 
 
 __all__ = ["ArrowRows", "DECIDE_SCHEMA", "ERROR_STATUS", "Job", "MODES", "RulesMismatch", "SCHEMAS", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
