@@ -228,8 +228,8 @@ def _odd(claims: list[dict[str, Any]] | None = None, **cells: Any) -> dict[str, 
 ODD_ROWS: list[dict[str, Any]] = [
     _odd(),  # the plain row the others vary
     _odd(就医="not json"),  # 就医 not JSON: an error naming 就医
-    _odd(就医=_j(_claim())),  # 就医 a JSON object instead of a list: its keys are iterated as claims
-    _odd(就医='"abc"'),  # 就医 a JSON string: its characters are iterated as claims
+    _odd(就医=_j(_claim())),  # 就医 a JSON object instead of a list: an error naming 就医
+    _odd(就医='"abc"'),  # 就医 a JSON string instead of a list: an error naming 就医
     _odd([_claim(基本医保支付=...)]),  # a claim without 基本医保支付: a required field
     _odd([_claim(备注="急诊")]),  # a claim with an unknown key
     _odd([_claim(政策范围内费用="1,200.50", 基本医保支付=500)]),  # thousands separator in a text amount
