@@ -4,13 +4,13 @@
 
 The input (CSV, Excel, Parquet, JSON Lines: streamed; YAML/JSON lists: read whole) is cut
 into chunks of K data rows; chunk k is always the same rows, so a chunk's result is a pure
-function of the input, the rules, the options and the engine. Each finished chunk is written atomically
-into the run directory OUT.run/ (Arrow IPC; a temporary file, fsync, os.replace) and then recorded in
-manifest.json (written the same way): the input's hash, the rules' hash, the engine's hash
-(version.engine_digest), the options, and
-per chunk its file, row range, row count, error count and status counts. A chunk file not
-yet in the manifest is simply recomputed. Rerunning the same command after a crash or a kill
-skips the chunks the manifest lists and produces the same output as an uninterrupted run;
+function of the input, the rules, the options and the engine. The run directory OUT.run/
+holds manifest.json, written once (a temporary file, fsync, os.replace): the input's hash, the
+rules' hash, the engine's hash (version.engine_digest) and the options. Each finished chunk is
+written atomically the same way (Arrow IPC), then recorded by one line appended to chunks.jsonl
+and synced: its file, row range, row count, error count and status counts. A chunk not yet
+recorded (or whose line a crash cut short) is simply recomputed. Rerunning the same command after
+a crash or a kill skips the recorded chunks and produces the same output as an uninterrupted run;
 a run with another input, other rules, other options or another engine starts over (and says so).
 
 When every chunk is done the chunk files are concatenated, in input order, into OUT
@@ -41,7 +41,8 @@ from .runners import Runner
 from .tables import is_table, read_rows, table_format
 from .version import engine_digest
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  #: 2: the chunk entries in chunks.jsonl
+CHUNK_LOG = "chunks.jsonl"
 DEFAULT_CHUNK = 10_000
 OUTPUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
@@ -166,23 +167,42 @@ def run_dir_of(out: str | Path) -> Path:
 
 @dataclass
 class Manifest:
-    """What a run is (identity) and which chunks are done (chunks: index → entry)."""
+    """What a run is (identity: manifest.json, written once) and which chunks are done (chunks:
+    index → entry; one JSON line each in chunks.jsonl, appended as chunks finish). Rewriting one
+    file with every entry per chunk made the driver's work grow with the square of the chunks."""
 
     identity: dict[str, Any]
     chunks: dict[int, dict[str, Any]] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"format": MANIFEST_FORMAT, **self.identity,
-                "chunks": {str(k): v for k, v in sorted(self.chunks.items())}}
+    def start(self, run_dir: Path) -> None:
+        """Write the identity and the entries kept (a fresh run: none)."""
+        _write_json(run_dir / "manifest.json", {"format": MANIFEST_FORMAT, **self.identity})
+        lines = "".join(json.dumps({"chunk": k, **v}, ensure_ascii=False) + "\n" for k, v in sorted(self.chunks.items()))
+        _atomic(run_dir / CHUNK_LOG, lambda tmp: tmp.write_text(lines, encoding="utf-8"))
+
+    def record(self, run_dir: Path, index: int, entry: dict[str, Any]) -> None:
+        """A finished chunk: one line appended and synced (a line cut short by a crash is ignored on load)."""
+        self.chunks[index] = entry
+        with open(run_dir / CHUNK_LOG, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"chunk": index, **entry}, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
 
     @classmethod
-    def load(cls, path: Path) -> Manifest | None:
+    def load(cls, run_dir: Path) -> Manifest | None:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+            lines = (run_dir / CHUNK_LOG).read_text(encoding="utf-8").splitlines()
         except (OSError, ValueError):
             return None
-        chunks = {int(k): v for k, v in data.pop("chunks", {}).items()}
         data.pop("format", None)
+        chunks = {}
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:  # the last line of a run killed while appending
+                continue
+            chunks[int(entry.pop("chunk"))] = entry
         return cls(data, chunks)
 
 
@@ -207,18 +227,19 @@ def _open_run(run_dir: Path, identity: dict[str, Any], note: Any) -> Manifest:
     run_dir.mkdir(parents=True, exist_ok=True)
     for leftover in run_dir.glob(".*.tmp"):  # a write cut short by a crash: never in the manifest
         leftover.unlink()
-    old = Manifest.load(run_dir / "manifest.json")
+    old = Manifest.load(run_dir)
     if old is not None and _same_work(old.identity, identity):
         done = {k: v for k, v in old.chunks.items() if (run_dir / v["file"]).exists()}
         if done:
             note(f"继续上次的批处理：已完成 {len(done)} 块（{sum(v['count'] for v in done.values()):,} 行），跳过")
-        return Manifest(identity, done)
-    if old is not None:
-        note("输入、规则、选项或推理引擎与上次不同：重新开始批处理")
-    for stale in [*run_dir.glob("chunk-*"), *run_dir.glob("summaries.sqlite3*")]:
-        stale.unlink()
-    manifest = Manifest(identity)
-    _write_json(run_dir / "manifest.json", manifest.to_json())
+        manifest = Manifest(identity, done)
+    else:
+        if old is not None or (run_dir / "manifest.json").exists():
+            note("输入、规则、选项或推理引擎与上次不同：重新开始批处理")
+        for stale in [*run_dir.glob("chunk-*"), *run_dir.glob("summaries.sqlite3*")]:
+            stale.unlink()
+        manifest = Manifest(identity)
+    manifest.start(run_dir)
     return manifest
 
 
@@ -266,8 +287,7 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
 
     try:
         for index, table in runner.map(job, todo()):
-            manifest.chunks[index] = _save_chunk(run_dir, index, table)
-            _write_json(run_dir / "manifest.json", manifest.to_json())
+            manifest.record(run_dir, index, _save_chunk(run_dir, index, table))
             if bar is not None:
                 bar.update(table.num_rows)
     finally:
@@ -349,7 +369,7 @@ class RowExplainer:
 
     def __init__(self, out: str | Path):
         run_dir = run_dir_of(out)
-        manifest = Manifest.load(run_dir / "manifest.json")
+        manifest = Manifest.load(run_dir)
         if manifest is None:
             raise BatchRunError(f"{out}：找不到批处理目录 {run_dir}（其中的 manifest.json 记录输入文件与规则）")
         self.identity = manifest.identity

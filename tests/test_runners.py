@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import signal
 import sqlite3
@@ -72,9 +71,10 @@ def _cli(*args: str, **kw) -> subprocess.Popen:
 
 
 def _manifest_chunks(out: Path) -> int:
+    """Chunks the run has recorded as done (complete lines of its chunk log)."""
     try:
-        return len(json.loads((run_dir_of(out) / "manifest.json").read_text(encoding="utf-8"))["chunks"])
-    except (OSError, ValueError, KeyError):
+        return (run_dir_of(out) / "chunks.jsonl").read_text(encoding="utf-8").count("\n")
+    except OSError:
         return 0
 
 
@@ -307,3 +307,23 @@ def test_workers_refuse_rules_other_than_the_runs(tmp_path: Path) -> None:
         RowExplainer(out)
     changed = rules_digest(rules)  # a new run reads the changed rules everywhere
     assert run_partition(Job("decide", str(rules), flat=False, rules_sha256=changed), [(1, {"地区": "龙岩市"})]).num_rows == 1
+
+
+def test_a_chunk_log_line_cut_short_by_a_crash_is_recomputed(tmp_path: Path) -> None:
+    """Finished chunks are appended to chunks.jsonl one line each (the manifest is not rewritten
+    per chunk); a crash while appending leaves a partial last line, which a rerun ignores: that
+    chunk is decided again and the output equals an uninterrupted run's."""
+    src, out = tmp_path / "roster.jsonl", tmp_path / "out.parquet"
+    write_roster(src, records("decide", 230, seed=12), DECIDE_COLUMNS)
+    run_batch(Job("decide", RULES, flat=False), src, out, LocalRunner(), 50, progress=False, note=lambda _: None)
+    first = out.read_bytes()
+    log = run_dir_of(out) / "chunks.jsonl"
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert len(lines) == 5
+    log.write_text("".join(lines[:3]) + lines[3][: len(lines[3]) // 2], encoding="utf-8")  # killed mid-line
+    out.unlink()
+    notes: list[str] = []
+    report = run_batch(Job("decide", RULES, flat=False), src, out, LocalRunner(), 50, progress=False, note=notes.append)
+    assert "已完成 3 块" in notes[-1] and report.resumed_chunks == 3
+    assert out.read_bytes() == first
+    assert log.read_text(encoding="utf-8").count("\n") == 5
