@@ -31,7 +31,6 @@ Pred = tuple[str, int]  #: (name, arity)
 class Layer:
     """The part of a program that reads the given inputs, and what the rest of it reads of that part."""
 
-    inputs: frozenset[Pred]
     depends: frozenset[Pred]  #: predicates of the layer that depend on the inputs (the inputs included)
     interface: frozenset[Pred]  #: of those, the ones rules outside the layer read
 
@@ -120,7 +119,7 @@ def claim_layer(program: str, inputs: frozenset[Pred]) -> Layer:
                 depends |= r.heads
                 changed = True
     read_outside = {p for r in rules if not r.heads or not r.heads <= layer for p in r.body}
-    return Layer(frozenset(inputs), frozenset(depends), frozenset(depends & read_outside))
+    return Layer(frozenset(depends), frozenset(depends & read_outside))
 
 
 __all__ = ["Layer", "claim_layer"]
