@@ -7,8 +7,10 @@ into chunks of K data rows; chunk k is always the same rows, so a chunk's result
 function of the input, the rules, the options and the engine. The run directory OUT.run/
 holds manifest.json, written once (a temporary file, fsync, os.replace): the input's hash, the
 rules' hash, the engine's hash (version.engine_digest) and the options. Each finished chunk is
-written atomically the same way (Arrow IPC), then recorded by one line appended to chunks.jsonl
-and synced: its file, row range, row count, error count and status counts. A chunk not yet
+written atomically the same way (Arrow IPC) — by the worker that ran it, when the workers share
+this machine's files (chunk_files.py; they then also read their own Parquet rows) — then recorded
+by one line appended to chunks.jsonl and synced: its file, row range, row count, error count and
+status counts. A chunk not yet
 recorded (or whose line a crash cut short) is simply recomputed. Rerunning the same command after
 a crash or a kill skips the recorded chunks and produces the same output as an uninterrupted run;
 a run with another input, other rules, other options or another engine starts over (and says so).
@@ -35,6 +37,7 @@ import pyarrow.csv as pacsv
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
+from .chunk_files import ParquetSlice, atomic, parquet_slices, save_chunk
 from .partition import ERROR_STATUS, SCHEMAS, ArrowRows, Job, Rows, RulesMismatch, reasoner_for, rules_digest, table_record
 from .person import load_records, parse_person
 from .runners import Runner
@@ -44,6 +47,7 @@ from .version import engine_digest
 MANIFEST_FORMAT = 2  #: 2: the chunk entries in chunks.jsonl
 CHUNK_LOG = "chunks.jsonl"
 DEFAULT_CHUNK = 10_000
+MAX_GROUP_ROWS = 65_536  #: Parquet row groups up to this size (or 4 chunks) are read by the workers themselves
 OUTPUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
 
@@ -141,25 +145,11 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-# ------------------------------------------------------------------ atomic files
-def _atomic(path: Path, write: Any) -> None:
-    """write(temporary path), fsync, then os.replace: a reader sees the old file or the whole new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    _atomic(path, lambda tmp: tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8"))
-
-
 # ------------------------------------------------------------------ the run directory
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    atomic(path, lambda tmp: tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8"))
+
+
 def run_dir_of(out: str | Path) -> Path:
     out = Path(out)
     return out.with_name(out.name + ".run")
@@ -178,7 +168,7 @@ class Manifest:
         """Write the identity and the entries kept (a fresh run: none)."""
         _write_json(run_dir / "manifest.json", {"format": MANIFEST_FORMAT, **self.identity})
         lines = "".join(json.dumps({"chunk": k, **v}, ensure_ascii=False) + "\n" for k, v in sorted(self.chunks.items()))
-        _atomic(run_dir / CHUNK_LOG, lambda tmp: tmp.write_text(lines, encoding="utf-8"))
+        atomic(run_dir / CHUNK_LOG, lambda tmp: tmp.write_text(lines, encoding="utf-8"))
 
     def record(self, run_dir: Path, index: int, entry: dict[str, Any]) -> None:
         """A finished chunk: one line appended and synced (a line cut short by a crash is ignored on load)."""
@@ -218,8 +208,17 @@ def _identity(job: Job, input_path: Path, chunk_size: int) -> dict[str, Any]:
 _VOLATILE = ("input_mtime_ns", "input", "rules")  #: may differ between two runs of the same work
 
 
+def _work(identity: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in identity.items() if k not in _VOLATILE}
+
+
 def _same_work(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return {k: v for k, v in a.items() if k not in _VOLATILE} == {k: v for k, v in b.items() if k not in _VOLATILE}
+    return _work(a) == _work(b)
+
+
+def _tag(identity: dict[str, Any]) -> str:
+    """The run's tag in its chunk files' names: the same work, the same tag."""
+    return hashlib.sha256(json.dumps(_work(identity), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _open_run(run_dir: Path, identity: dict[str, Any], note: Any) -> Manifest:
@@ -269,7 +268,9 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
     for leftover in out.parent.glob(f".{out.name}.*.tmp"):  # an output write cut short by a crash
         leftover.unlink()
     manifest = _open_run(run_dir, _identity(job, input_path, chunk_size), note)
-    job = replace(job, rules_sha256=manifest.identity["rules_sha256"])  # workers check they read the same rules
+    tag = _tag(manifest.identity)
+    job = replace(job, rules_sha256=manifest.identity["rules_sha256"],  # workers check they read the same rules
+                  chunks_dir=str(run_dir) if runner.shares_files else "", run_tag=tag)
     if runner.workers > 1:  # one process has nobody to share with: the store would only cost
         job = replace(job, summaries=str(run_dir / "summaries.sqlite3"))
     resumed = len(manifest.chunks)
@@ -278,7 +279,8 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
 
     def todo() -> Iterator[tuple[int, Rows]]:
         nonlocal total_chunks
-        for index, rows in enumerate(input_chunks(input_path, chunk_size)):
+        slices = _slices(input_path, chunk_size) if runner.shares_files else None
+        for index, rows in enumerate(slices or input_chunks(input_path, chunk_size)):
             total_chunks = index + 1
             entry = manifest.chunks.get(index)
             if entry is not None and entry["count"] == len(rows) and entry["rows"] == list(_numbers(rows)):
@@ -286,10 +288,11 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
             yield index, rows
 
     try:
-        for index, table in runner.map(job, todo()):
-            manifest.record(run_dir, index, _save_chunk(run_dir, index, table))
+        for index, result in runner.map(job, todo()):
+            entry = result if isinstance(result, dict) else save_chunk(run_dir, index, tag, result)
+            manifest.record(run_dir, index, entry)
             if bar is not None:
-                bar.update(table.num_rows)
+                bar.update(entry["count"])
     finally:
         if bar is not None:
             bar.close()
@@ -306,20 +309,15 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
 
 def _numbers(rows: Rows) -> tuple[int, int]:
     """The first and last row number of a chunk."""
-    return rows.numbers() if isinstance(rows, ArrowRows) else (rows[0][0], rows[-1][0])
+    return rows.numbers() if isinstance(rows, (ArrowRows, ParquetSlice)) else (rows[0][0], rows[-1][0])
 
 
-def _save_chunk(run_dir: Path, index: int, table: pa.Table) -> dict[str, Any]:
-    """A finished chunk as an Arrow IPC file, LZ4-compressed (the run's own, read once by _assemble:
-    less than half of Parquet's cost to write and to read, in the driver every worker waits on;
-    uncompressed, a decide chunk's repetitive 待遇 texts made 7 MB to write and fsync)."""
-    name = f"chunk-{index:06d}.arrow"
-    _atomic(run_dir / name, lambda tmp: feather.write_feather(table, tmp, compression="lz4"))
-    numbers = table.column("行号")
-    counts = table.column("状态").value_counts().to_pylist()
-    return {"file": name, "rows": [numbers[0].as_py(), numbers[-1].as_py()], "count": table.num_rows,
-            "errors": sum(c["counts"] for c in counts if c["values"] == ERROR_STATUS),
-            "status": {c["values"]: c["counts"] for c in counts}}
+def _slices(path: Path, chunk_size: int) -> list[ParquetSlice] | None:
+    """A Parquet input's chunks as slices the workers read themselves (None: the driver reads the input).
+    A worker holds one decoded row group: groups far larger than a chunk stay with the driver."""
+    if not (is_table(path) and table_format(path) == "parquet"):
+        return None
+    return parquet_slices(path, chunk_size, max(4 * chunk_size, MAX_GROUP_ROWS))
 
 
 def _assemble(run_dir: Path, manifest: Manifest, total: int, out: Path, out_format: str, mode: str) -> None:
@@ -341,7 +339,7 @@ def _assemble(run_dir: Path, manifest: Manifest, total: int, out: Path, out_form
                 for k in range(total):
                     writer.write_table(feather.read_table(run_dir / manifest.chunks[k]["file"]).cast(schema))
 
-    _atomic(out, write)
+    atomic(out, write)
 
 
 def _progress(input_path: Path, manifest: Manifest, enabled: bool | None) -> Any:

@@ -30,6 +30,7 @@ from .batch import decide_batch, share_summaries
 from .batch_rows import DECIDE_SCHEMA, ERROR_STATUS, SETTLE_SCHEMA, error_cells, parse_rows, raw_id, settle_rows
 from .batch_summary import BatchResult, Summary
 from .batch_table import decide_table
+from .chunk_files import ParquetSlice, save_chunk
 from .decide import Reasoner
 from .person import table_record
 from .policies import PolicySet
@@ -63,7 +64,7 @@ class ArrowRows:
         return list(enumerate(row_dicts(self.table), start=self.first))
 
 
-Rows = Sequence[tuple[int, Any]] | ArrowRows  #: what a partition receives
+Rows = Sequence[tuple[int, Any]] | ArrowRows | ParquetSlice  #: what a partition receives
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class Job:
     year: int | None = None  #: settle: only this calendar year
     summaries: str | None = None  #: the run's summary store (batch_run sets it): workers share what they decided
     rules_sha256: str = ""  #: the rules as the run's driver read them (rules_digest; batch_run sets it): "" is not checked
+    chunks_dir: str = ""  #: the run directory, when the workers write their chunk files there themselves (run_chunk)
+    run_tag: str = ""  #: the run's identity tag, part of every chunk file's name (chunk_files.save_chunk)
 
 
 class RulesMismatch(RuntimeError):
@@ -113,6 +116,8 @@ def run_partition(job: Job, rows: Rows) -> pa.Table:
     if job.mode not in MODES:
         raise ValueError(f"未知的批处理模式「{job.mode}」（可用：{'、'.join(MODES)}）")
     reasoner = reasoner_for(job.rules, job.rules_sha256)
+    if isinstance(rows, ParquetSlice):
+        rows = ArrowRows(rows.first, rows.table())
     was_enabled = gc.isenabled()
     gc.disable()  # a chunk makes many short-lived objects and few cycles; collect once afterwards
     try:
@@ -124,6 +129,19 @@ def run_partition(job: Job, rows: Rows) -> pa.Table:
         if was_enabled:
             gc.enable()
     return table
+
+
+def run_chunk(job: Job, index: int, rows: Rows) -> pa.Table | dict[str, Any]:
+    """What a runner ships to a worker: chunk `index` through run_partition, its result written to the
+    run directory by this process when job.chunks_dir is set (then its chunk log entry is returned),
+    else the table itself (a remote worker cannot reach the driver's files)."""
+    table = run_partition(job, rows)
+    return save_chunk(Path(job.chunks_dir), index, job.run_tag, table) if job.chunks_dir else table
+
+
+def run_chunks(job: Job, chunks: list[tuple[int, Rows]]) -> list[tuple[int, pa.Table | dict[str, Any]]]:
+    """A task of several chunks (runners._tasks), in order."""
+    return [(index, run_chunk(job, index, rows)) for index, rows in chunks]
 
 
 def _arrow_runs(rows: Sequence[tuple[int, Any]]) -> list[ArrowRows] | None:
@@ -216,4 +234,4 @@ def rules_digest(rules: str | Path) -> str:
 
 
 __all__ = ["ArrowRows", "DECIDE_SCHEMA", "ERROR_STATUS", "Job", "MODES", "RulesMismatch", "SCHEMAS", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
-           "rules_digest", "run_partition", "table_record"]
+           "rules_digest", "run_chunk", "run_chunks", "run_partition", "table_record"]

@@ -1,9 +1,11 @@
 """This module runs the partition function over chunks: in process, on a process pool, or on Dask.
 
-Every runner takes the same (job, chunks) and yields (chunk index, Arrow table) as chunks
-finish — in completion order; the caller (reasoner.batch_run) writes each chunk atomically
-and assembles the output in input order, so which runner ran a chunk never shows in the
-result. Each runner keeps at most `window` chunks in flight, so the rows held in memory are
+Every runner takes the same (job, chunks) and yields (chunk index, result) as chunks finish —
+in completion order — where the result is partition.run_chunk's: the chunk log entry of the
+chunk file the worker wrote (a runner whose workers share this machine's files:
+shares_files), or the Arrow table for the caller (reasoner.batch_run) to write. The caller
+records each chunk and assembles the output in input order, so which runner ran a chunk
+never shows in the result. Each runner keeps at most `window` chunks in flight, so the rows held in memory are
 bounded by window × chunk size whatever the input size.
 
 - LocalRunner: run_partition in this process (one core; the reasoner's caches persist).
@@ -16,6 +18,7 @@ bounded by window × chunk size whatever the input size.
 """
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
@@ -24,16 +27,19 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from .partition import Job, Rows, init_worker, run_partition
+from .chunk_files import ParquetSlice
+from .partition import Job, Rows, init_worker, run_chunk, run_chunks
 
 Chunk = tuple[int, Rows]  #: (chunk index, rows as (row number, raw record), or a Parquet slice)
+Result = pa.Table | dict[str, Any]  #: run_chunk's: the table, or the entry of the chunk file written
 
 
 class Runner(Protocol):
     name: str
     workers: int  #: processes deciding at once: with more than one they share summaries (batch_run)
+    shares_files: bool  #: the workers read the input and write chunk files on this machine (chunk_files)
 
-    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, pa.Table]]: ...
+    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, Result]]: ...
 
     def close(self) -> None: ...
 
@@ -43,51 +49,59 @@ class LocalRunner:
 
     name = "本进程"
     workers = 1
+    shares_files = True
 
-    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, pa.Table]]:
+    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, Result]]:
         for index, rows in chunks:
-            yield index, run_partition(job, rows)
+            yield index, run_chunk(job, index, rows)
 
     def close(self) -> None:
         pass
 
 
-def _bounded(submit: Any, wait_some: Any, chunks: Iterable[Chunk], window: int) -> Iterator[tuple[int, Any]]:
-    """Submit chunks keeping at most `window` in flight; yield (index, finished future)."""
-    pending: dict[Any, int] = {}
-    source = iter(chunks)
+def _tasks(chunks: Iterable[Chunk]) -> Iterator[list[Chunk]]:
+    """Chunks as tasks: consecutive slices of one Parquet row group go to one worker together, which
+    decodes that group once (two workers taking alternate chunks decoded every group twice)."""
+    for _, task in itertools.groupby(chunks, key=lambda c: c[1].group if isinstance(c[1], ParquetSlice) else object()):
+        yield list(task)
+
+
+def _bounded(submit: Any, wait_some: Any, tasks: Iterable[list[Chunk]], window: int) -> Iterator[Any]:
+    """Submit tasks keeping at most `window` in flight; yield each finished future."""
+    pending: set[Any] = set()
+    source = iter(tasks)
     exhausted = False
     while True:
         while not exhausted and len(pending) < window:
-            try:
-                index, rows = next(source)
-            except StopIteration:
+            task = next(source, None)
+            if task is None:
                 exhausted = True
                 break
-            pending[submit(rows)] = index
+            pending.add(submit(task))
         if not pending:
             return
         for future in wait_some(list(pending)):
-            yield pending.pop(future), future
+            pending.discard(future)
+            yield future
 
 
 class PoolRunner:
     """A process pool over `workers` cores; each worker keeps its Reasoner across chunks."""
 
     name = "进程池"
+    shares_files = True
 
     def __init__(self, workers: int, rules: str):
         self.workers = workers
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=init_worker, initargs=(rules,))
 
-    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, pa.Table]]:
-        def wait_some(futures: list[Future[pa.Table]]) -> set[Future[pa.Table]]:
+    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, Result]]:
+        def wait_some(futures: list[Future[Result]]) -> set[Future[Result]]:
             return wait(futures, return_when=FIRST_COMPLETED).done
 
-        for index, future in _bounded(lambda rows: self.pool.submit(run_partition, job, rows), wait_some,
-                                      chunks, 2 * self.workers):
-            yield index, future.result()
+        for future in _bounded(lambda task: self.pool.submit(run_chunks, job, task), wait_some, _tasks(chunks), 2 * self.workers):
+            yield from future.result()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -111,20 +125,21 @@ class DaskRunner:
         else:
             self.client = Client(address)
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
+        self.shares_files = self.cluster is not None  # a scheduler elsewhere: its workers may be on other machines
 
-    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, pa.Table]]:
+    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, Result]]:
         from distributed import wait as dask_wait
 
-        def submit(rows: Rows) -> Any:
-            return self.client.submit(run_partition, job, rows, pure=False)
+        def submit(task: list[Chunk]) -> Any:
+            return self.client.submit(run_chunks, job, task, pure=False)
 
         def wait_some(futures: list[Any]) -> Any:
             return dask_wait(futures, return_when="FIRST_COMPLETED").done
 
-        for index, future in _bounded(submit, wait_some, chunks, 2 * self.workers):
-            table = future.result()
+        for future in _bounded(submit, wait_some, _tasks(chunks), 2 * self.workers):
+            results = future.result()
             future.release()
-            yield index, table
+            yield from results
 
     def close(self) -> None:
         self.client.close()
@@ -141,4 +156,4 @@ def make_runner(rules: str, workers: int | None = None, dask: str | None = None)
     return LocalRunner() if n == 1 else PoolRunner(n, rules)
 
 
-__all__ = ["Chunk", "DaskRunner", "LocalRunner", "PoolRunner", "Runner", "make_runner"]
+__all__ = ["Chunk", "Result", "DaskRunner", "LocalRunner", "PoolRunner", "Runner", "make_runner"]

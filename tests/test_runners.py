@@ -209,6 +209,60 @@ def test_parquet_chunks_are_exact_whatever_the_row_groups(tmp_path: Path) -> Non
     assert [row["编号"] for c in chunks for _, row in c.rows()] == table.column("编号").to_pylist()
 
 
+def test_workers_read_the_same_parquet_rows_as_the_driver(tmp_path: Path) -> None:
+    """A worker on this machine reads its own chunk (chunk_files.ParquetSlice): the same rows as the
+    driver's slices, across row-group boundaries; each slice names the row group of its first row."""
+    from reasoner.batch_run import input_chunks
+    from reasoner.chunk_files import parquet_slices
+
+    src = tmp_path / "r.parquet"
+    table = pa.table({"编号": [f"p{i}" for i in range(500)], "地区": ["龙岩市"] * 500})
+    pq.write_table(table, src, row_group_size=77)
+    slices = parquet_slices(src, 60, 77)
+    driver = list(input_chunks(src, 60))
+    assert [(s.first, len(s)) for s in slices] == [(c.first, len(c)) for c in driver]
+    assert [s.group for s in slices] == [(s.first - 1) // 77 for s in slices] == [0, 0, 1, 2, 3, 3, 4, 5, 6]
+    for s, c in zip(reversed(slices), reversed(driver)):  # out of order: a group decoded again when needed
+        assert s.table().equals(c.table)
+    assert parquet_slices(src, 60, 76) is None  # a row group larger than a worker may hold: the driver reads
+
+
+def test_a_worker_refuses_an_input_changed_during_the_run(tmp_path: Path) -> None:
+    from reasoner.chunk_files import InputChanged, parquet_slices
+
+    src = tmp_path / "r.parquet"
+    pq.write_table(pa.table({"编号": ["a", "b"]}), src)
+    first = parquet_slices(src, 1, 10)[0]
+    pq.write_table(pa.table({"编号": ["a", "b", "c"]}), src)
+    with pytest.raises(InputChanged, match="被修改"):
+        first.table()
+
+
+def test_chunk_files_are_named_for_their_run(tmp_path: Path) -> None:
+    """A pool worker of a killed run may still finish its chunk after the driver died: its file is
+    named for that run's work, so it cannot replace a chunk of another run in the same directory."""
+    import json
+
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    write_roster(a, records("decide", 30, seed=5), DECIDE_COLUMNS)
+    write_roster(b, records("decide", 30, seed=6), DECIDE_COLUMNS)
+    out = tmp_path / "out.parquet"
+
+    def files() -> list[str]:
+        lines = (run_dir_of(out) / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
+        return [json.loads(line)["file"] for line in lines]
+
+    _run(Job("decide", RULES, flat=True), a, out, LocalRunner(), 10)
+    of_a = files()
+    _run(Job("decide", RULES, flat=True), b, out, LocalRunner(), 10)
+    of_b = files()
+    assert len(of_a) == len(of_b) == 3 and not set(of_a) & set(of_b)
+    assert sorted(p.name for p in run_dir_of(out).glob("chunk-*")) == sorted(of_b)
+    (run_dir_of(out) / "chunks.jsonl").unlink()
+    _run(Job("decide", RULES, flat=True), b, out, LocalRunner(), 10)
+    assert files() == of_b  # the same work: the same names
+
+
 def test_a_run_on_other_rules_does_not_reuse_the_stored_summaries(tmp_path: Path) -> None:
     """The summary store (kept when a run has several workers) belongs to one rules digest:
     changed rules start the run afresh without it."""
