@@ -62,24 +62,35 @@ class TableDecisions:
 
 class TableRecords:
     """The rows of a table chunk as records, built only for the rows that need one (representatives
-    of new keys, contexts and identity combinations, and the rows of the exact path)."""
+    of new keys, contexts and identity combinations, and the rows of the exact path).
 
-    def __init__(self, table: pa.Table, first: int, columns: dict[str, pa.Array] | None = None):
+    With rows_of and dates, record i is table row rows_of[i] on the date dates[i] (a claim's date:
+    settle_table decides each claim as its person on the claim's date)."""
+
+    def __init__(self, table: pa.Table, first: int, columns: dict[str, pa.Array] | None = None,
+                 rows_of: np.ndarray | None = None, dates: pa.Array | None = None):
         self.table, self.first, self.columns = table, first, columns
+        self.rows_of, self.dates = rows_of, dates
         self._raw: dict[int, dict[str, Any]] = {}
         self._parsed: dict[int, Person | RecordError] = {}
 
     def __len__(self) -> int:
-        return self.table.num_rows
+        return self.table.num_rows if self.rows_of is None else len(self.rows_of)
 
     def load(self, positions: Iterable[int]) -> None:
         """Read many rows at once (one Arrow take instead of one row at a time)."""
         todo = sorted(set(positions) - self._raw.keys())
+        rows = todo if self.rows_of is None else self.rows_of[todo].tolist()
         if len(todo) > 1 or (todo and self.columns is None):
-            self._raw.update(zip(todo, row_dicts(self.table.take(pa.array(todo, pa.int64())))))
+            raws = row_dicts(self.table.take(pa.array(rows, pa.int64())))
         elif todo:  # one row: its cells straight from the text columns (row_dicts' reading of them)
-            i = todo[0]
-            self._raw[i] = {name: column[i].as_py() for name, column in self.columns.items()}
+            raws = [{name: column[rows[0]].as_py() for name, column in self.columns.items()}]
+        else:
+            return
+        for i, raw in zip(todo, raws):
+            if self.dates is not None:
+                raw["日期"] = self.dates[i].as_py()
+            self._raw[i] = raw
 
     def raw(self, i: int) -> dict[str, Any]:
         if i not in self._raw:
@@ -161,19 +172,31 @@ def _flags(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class _Identities:
-    """Each row's identity cell: claims id per row (-1: not canonical), and one row per distinct id."""
+    """Each decided row's claims id (-1: not canonical), and one decided row per distinct id."""
 
     cid: np.ndarray
     holder: dict[int, int]
 
 
-def _identities(batch: _Batch, cell: pa.Array | None, days: np.ndarray, fast: np.ndarray) -> _Identities:
-    """Identity cells relative to each row's date → the claims ids decide_batch interns (see _chunk)."""
-    n = len(days)
-    cid = np.zeros(n, dtype=np.int64)
-    holder: dict[int, int] = {}
+@dataclass
+class _IdentityCells:
+    """Each table row's identity cell read without its date: entry k (k < MAX_IDENTITIES) of row r is
+    has[k, r], its 名称|认定部门 pair[k, r] (into pair_text), recognised[k, r] and, where has_end[k, r],
+    ended[k, r] (day numbers); good[r]: a cell the columns take. None: no identity cell at all."""
+
+    has: np.ndarray
+    pair: np.ndarray
+    recognised: np.ndarray
+    ended: np.ndarray
+    has_end: np.ndarray
+    good: np.ndarray
+    pair_text: list[str]
+
+
+def _identity_cells(cell: pa.Array | None, n: int) -> _IdentityCells | None:
+    """Identity cells → their entries, split and their dates read once per table row."""
     if cell is None or cell.null_count == n:
-        return _Identities(cid, {0: int(np.flatnonzero(fast)[0])} if fast.any() else {})
+        return None
     entries = pc.split_pattern(pc.replace_substring(cell, ";", "；"), "；")
     flat = pc.list_flatten(entries)
     parent = np.asarray(pc.list_parent_indices(entries), dtype=np.int64)
@@ -188,30 +211,47 @@ def _identities(batch: _Batch, cell: pa.Array | None, days: np.ndarray, fast: np
     has_end = _filled(pc.not_equal(ended, ""))
     end_days, end_ok = _dates(ended)
     ok &= rec_ok & (~has_end | end_ok)
-    on = days[parent]
     pairs = pc.dictionary_encode(pc.binary_join_element_wise(name, dept, "|"))
     pair = np.asarray(pairs.indices, dtype=np.int64)
-    end_code = np.where(has_end, _relation(end_days, on) + 1, 0)
-    code = (pair * 3 + _relation(rec_days, on)) * 4 + end_code
     position = np.arange(len(parent)) - np.searchsorted(parent, parent)  # entries of a row are consecutive
     per_row = np.bincount(parent, minlength=n)
-    good_row = np.ones(n, dtype=bool)
-    np.logical_and.at(good_row, parent, ok)
-    good_row &= per_row <= MAX_IDENTITIES
+    good = np.ones(n, dtype=bool)
+    np.logical_and.at(good, parent, ok)
+    good &= per_row <= MAX_IDENTITIES
     if (len(pairs.dictionary) * 12) >= (1 << _ENTRY_BITS):
-        good_row[:] = per_row == 0
+        good[:] = per_row == 0
+    shape = (MAX_IDENTITIES, n)
+    cells = _IdentityCells(np.zeros(shape, dtype=bool), np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64),
+                           np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=bool), good, pairs.dictionary.to_pylist())
+    at = position < MAX_IDENTITIES
+    k, r = position[at], parent[at]
+    cells.has[k, r] = True
+    cells.pair[k, r], cells.recognised[k, r], cells.ended[k, r], cells.has_end[k, r] = pair[at], rec_days[at], end_days[at], has_end[at]
+    return cells
+
+
+def _identities(batch: _Batch, cells: _IdentityCells | None, rows_of: np.ndarray, days: np.ndarray, fast: np.ndarray) -> _Identities:
+    """Each decided row's identity entries relative to its date → the claims ids decide_batch interns (see _chunk)."""
+    n = len(days)
+    cid = np.zeros(n, dtype=np.int64)
+    holder: dict[int, int] = {}
+    if cells is None:
+        return _Identities(cid, {0: int(np.flatnonzero(fast)[0])} if fast.any() else {})
     packed = np.zeros(n, dtype=np.int64)
     for k in range(MAX_IDENTITIES):
-        at = position == k
-        packed[parent[at]] |= (code[at] + 1) << (_ENTRY_BITS * k)
-    usable = fast & good_row
+        has = cells.has[k][rows_of]
+        if not has.any():
+            continue
+        end_code = np.where(cells.has_end[k][rows_of], _relation(cells.ended[k][rows_of], days) + 1, 0)
+        code = (cells.pair[k][rows_of] * 3 + _relation(cells.recognised[k][rows_of], days)) * 4 + end_code
+        packed |= np.where(has, (code + 1) << (_ENTRY_BITS * k), 0)
+    usable = fast & cells.good[rows_of]
     cid[~usable] = -1
-    pair_text = pairs.dictionary.to_pylist()
     values, first, inverse = np.unique(packed[usable], return_index=True, return_inverse=True)
     rows = np.flatnonzero(usable)
     ids = np.empty(len(values), dtype=np.int64)
     for u, (value, at) in enumerate(zip(values.tolist(), first.tolist())):
-        ids[u] = _claims_id(batch, value, pair_text)
+        ids[u] = _claims_id(batch, value, cells.pair_text)
         holder[int(ids[u])] = int(rows[at])
     cid[rows] = ids[inverse]
     return _Identities(cid, holder)
@@ -305,12 +345,13 @@ def _assumed(columns: dict[str, pa.Array], n: int) -> tuple[np.ndarray, np.ndarr
     return code, (code < 0) | np.asarray(good + [False], dtype=bool)[code], items
 
 
-def _raw_key(columns: dict[str, pa.Array], i: int, days: np.ndarray, year: np.ndarray, assumed: np.ndarray,
-             assumed_items: list[tuple[Any, ...]]) -> tuple[Any, ...]:
-    """Row i's key in decide_batch's context cache — (地区, 日期, 待遇年度, 假设参数 items), the values
-    parse_person reads from its canonical cells — so a known context needs no parsed record."""
-    return (columns["地区"][i].as_py(), dt.date.fromordinal(int(days[i]) + _EPOCH), int(year[i]) or None,
-            assumed_items[assumed[i]] if assumed[i] >= 0 else ())
+def _raw_key(cells: _RowCells, row: int, day: int) -> tuple[Any, ...]:
+    """Table row `row` on day `day`: its key in decide_batch's context cache — (地区, 日期, 待遇年度,
+    假设参数 items), the values parse_person reads from its canonical cells — so a known context
+    needs no parsed record."""
+    assumed = cells.assumed[row]
+    return (cells.columns["地区"][row].as_py(), dt.date.fromordinal(day + _EPOCH), int(cells.year[row]) or None,
+            cells.assumed_items[assumed] if assumed >= 0 else ())
 
 
 def _context_person(raw_key: tuple[Any, ...]) -> Person:
@@ -341,26 +382,45 @@ def _groups(keys: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
     return np.split(rows[order], np.cumsum(np.bincount(inverse))[:-1])
 
 
-def _columnar(batch: _Batch, records: TableRecords, columns: dict[str, pa.Array], out: np.ndarray) -> list[int]:
-    """Decide the rows whose cells are canonical into out; return the rows left for the exact path."""
-    n = len(out)
-    region = columns["地区"]
-    days, fast = _dates(columns["日期"])
-    fast &= _filled(pc.is_valid(region))
+@dataclass
+class _RowCells:
+    """A chunk's cells read once per table row, whatever date the row is decided on."""
+
+    columns: dict[str, pa.Array]
+    ok: np.ndarray  #: the row's cells other than its date are canonical
+    region_code: np.ndarray
+    year: np.ndarray
+    assumed: np.ndarray
+    assumed_items: list[tuple[Any, ...]]
+    identities: _IdentityCells | None
+    facts: _Facts
+
+
+def _row_cells(columns: dict[str, pa.Array], n: int) -> _RowCells:
+    ok = _filled(pc.is_valid(columns["地区"]))
     for name in JSON_COLUMNS:
         if name != "假设参数" and name in columns:
-            fast &= ~_filled(pc.is_valid(columns[name]))  # a 就医 or 大病保险 cell is validated by parse_person
+            ok &= ~_filled(pc.is_valid(columns[name]))  # a 就医 or 大病保险 cell is validated by parse_person
     year, year_ok = _years(columns, n)
     assumed, assumed_ok, assumed_items = _assumed(columns, n)
-    fast &= year_ok & assumed_ok
-    identities = _identities(batch, columns.get("身份"), days, fast)
+    region_code = np.asarray(pc.dictionary_encode(columns["地区"]).indices.fill_null(-1), dtype=np.int64)
+    return _RowCells(columns, ok & year_ok & assumed_ok, region_code, year, assumed, assumed_items,
+                     _identity_cells(columns.get("身份"), n), _Facts(columns))
+
+
+def _columnar(batch: _Batch, records: TableRecords, cells: _RowCells, rows_of: np.ndarray, days: np.ndarray,
+              days_ok: np.ndarray, out: np.ndarray) -> list[int]:
+    """Decide the rows (table row rows_of[i] on day days[i]) whose cells are canonical into out;
+    return the rows left for the exact path."""
+    fast = days_ok & cells.ok[rows_of]
+    identities = _identities(batch, cells.identities, rows_of, days, fast)
     fast &= identities.cid >= 0
     exact = np.flatnonzero(~fast).tolist()
-    region_code = np.asarray(pc.dictionary_encode(region).indices.fill_null(-1), dtype=np.int64)
     rows = np.flatnonzero(fast)
+    person = rows_of[rows]
     by_ctx: dict[int, tuple[_Ctx, list[np.ndarray]]] = {}
-    groups = _groups(np.stack([region_code, days, year, assumed], axis=1)[rows], rows)
-    raw_keys = [_raw_key(columns, int(g[0]), days, year, assumed, assumed_items) for g in groups]
+    groups = _groups(np.stack([cells.region_code[person], days[rows], cells.year[person], cells.assumed[person]], axis=1), rows)
+    raw_keys = [_raw_key(cells, int(rows_of[g[0]]), int(days[g[0]])) for g in groups]
     for group, raw_key in zip(groups, raw_keys):
         ctx = batch.cache.ctx_by_raw.get(raw_key)
         if ctx is None:
@@ -376,7 +436,6 @@ def _columnar(batch: _Batch, records: TableRecords, columns: dict[str, pa.Array]
             exact.extend(group.tolist())
         else:
             by_ctx.setdefault(ctx.id, (ctx, []))[1].append(group)
-    facts = _Facts(columns)
     for ctx, groups in by_ctx.values():
         rows = np.sort(np.concatenate(groups))
         cid = identities.cid[rows]
@@ -384,7 +443,7 @@ def _columnar(batch: _Batch, records: TableRecords, columns: dict[str, pa.Array]
         for c in np.unique(cid).tolist():
             if not _claims_ok(batch, ctx, c, records, identities.holder[c]):
                 known &= cid != c
-        columns_of, unused = facts.of(ctx, rows)
+        columns_of, unused = cells.facts.of(ctx, rows_of[rows])
         keep = known & ~unused
         exact.extend(rows[~keep].tolist())
         if keep.any():
@@ -404,28 +463,46 @@ def _claims_ok(batch: _Batch, ctx: _Ctx, cid: int, records: TableRecords, holder
 
 
 # ------------------------------------------------------------------ entry point
-def decide_table(reasoner: Reasoner, table: pa.Table, first: int, solve: bool = True, texts: bool = False) -> TableDecisions:
+def decide_table(reasoner: Reasoner, table: pa.Table, first: int, solve: bool = True) -> TableDecisions:
     """Decide every row of a flat table chunk whose first row is row number `first`: each row
     ends in a summary or its own error, in place, as decide_batch gives them for the rows read
-    by person.table_record and parse_person. solve=False: keys only (result.keys; summaries None).
-    texts=True: the table's columns are already trimmed text (_text_columns' output)."""
+    by person.table_record and parse_person. solve=False: keys only (result.keys; summaries None)."""
     t0 = time.perf_counter()
-    n = table.num_rows
-    columns = {name: table.column(name).combine_chunks() for name in table.column_names} if texts else _text_columns(table)
+    columns = _text_columns(table)
     records = TableRecords(table, first, columns)
+    usable = columns is not None and {"地区", "日期"} <= columns.keys()
+    days, days_ok = _dates(columns["日期"]) if usable else (None, None)  # type: ignore[index]
+    result, exact = _decide(reasoner, records, days, days_ok, solve, t0)
+    return TableDecisions(result, *_cells(records, columns, exact, first))
+
+
+def decide_on_dates(reasoner: Reasoner, table: pa.Table, columns: dict[str, pa.Array], rows_of: np.ndarray,
+                    days: np.ndarray, dates: pa.Array) -> BatchResult:
+    """The keys (solve=False) of table row rows_of[i] decided on dates[i] (YYYY-MM-DD, day number
+    days[i]), for every i: a settlement's claims, each decided as its person on the claim's date.
+    columns: the table's trimmed text columns, without 就医 and 大病保险 (read by the caller); each
+    row's cells are read once however many dates it is decided on."""
+    records = TableRecords(table, 1, columns, rows_of, dates)
+    return _decide(reasoner, records, days, np.ones(len(days), dtype=bool), False, time.perf_counter())[0]
+
+
+def _decide(reasoner: Reasoner, records: TableRecords, days: np.ndarray | None, days_ok: np.ndarray | None, solve: bool,
+            t0: float) -> tuple[BatchResult, list[int]]:
+    """The columnar path where the cells allow (days None: nowhere), then the exact path for the rest."""
     batch = _Batch(reasoner, records, 0.0, solve)
+    n = len(records)
     out = np.full(n, -1, dtype=np.int32)
-    if columns is None or "地区" not in columns or "日期" not in columns:
+    if days is None or records.columns is None:
         exact = list(range(n))
     else:
-        exact = _columnar(batch, records, columns, out)
+        rows_of = np.arange(n) if records.rows_of is None else records.rows_of
+        exact = _columnar(batch, records, _row_cells(records.columns, records.table.num_rows), rows_of, days, days_ok, out)
     exact.sort()
     records.load(exact)
     for i in exact:
         batch.exact_row(i, out)
     batch.stats["exact_rows"] += len(exact)
-    result = batch.finish(out, t0)
-    return TableDecisions(result, *_cells(records, columns, exact, first))
+    return batch.finish(out, t0), exact
 
 
 def _cells(records: TableRecords, columns: dict[str, pa.Array] | None, exact: list[int], first: int) -> tuple[pa.Array, pa.Array, pa.Array]:
@@ -454,4 +531,4 @@ def _cells(records: TableRecords, columns: dict[str, pa.Array] | None, exact: li
                  for k, arr in enumerate((ids, regions, dates)))
 
 
-__all__ = ["TableDecisions", "TableRecords", "decide_table"]
+__all__ = ["TableDecisions", "TableRecords", "decide_on_dates", "decide_table"]

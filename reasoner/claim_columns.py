@@ -23,12 +23,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from .batch_table import _dates, _filled
+from .batch_table import _EPOCH, _dates, _filled
 from .decide import Reasoner
 from .person import Catastrophic, RecordError, _catastrophic
 
 CLAIM_KEYS = frozenset({"编号", "日期", "类别", "政策范围内费用", "基本医保支付", "事实"})  #: fields a canonical claim may have
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_UNSEEN = object()
 MAX_FLOAT_YUAN = 10 ** 12  #: below this a float is an exact 分 amount exactly when round(x·100)/100 == x (and int64 is safe)
 
 
@@ -49,7 +50,7 @@ class ClaimColumns:
 
     parent: np.ndarray  #: row
     index: np.ndarray  #: position in the row's 就医 list
-    day: np.ndarray  #: the date as a day number (any numbering that keeps the order)
+    day: np.ndarray  #: the date as a day number (days since 1970-01-01)
     year: np.ndarray
     date: pa.Array  #: YYYY-MM-DD
     cost: np.ndarray  #: 政策范围内费用, 分
@@ -96,15 +97,16 @@ class CellReader:
     """Reads 就医 and 大病保险 cells one by one (json.loads); any doubt sends the row the exact way."""
 
     def __init__(self) -> None:
-        self.days: dict[str, int] = {}
+        self.days: dict[str, int | None] = {}
         self.ordinaries: dict[str | None, Catastrophic | None | Exception] = {None: None}
 
-    def day(self, text: str) -> int:
-        """The ordinal of a YYYY-MM-DD date, -1 for any other text (remembered per text)."""
+    def day(self, text: str) -> int | None:
+        """The day number (days since 1970-01-01, as Arrow counts) of a YYYY-MM-DD date, None for
+        any other text (remembered per text)."""
         try:
-            day = dt.date.fromisoformat(text).toordinal() if DATE.match(text) else -1
+            day = dt.date.fromisoformat(text).toordinal() - _EPOCH if DATE.match(text) else None
         except ValueError:
-            day = -1
+            day = None
         self.days[text] = day
         return day
 
@@ -148,10 +150,10 @@ class CellReader:
             return None
         date, kind, facts = c.get("日期"), c.get("类别"), c.get("事实")
         cost, basic = _fen(c.get("政策范围内费用")), _fen(c.get("基本医保支付"))
-        day = self.days.get(date, -2) if type(date) is str else -1
-        if day == -2:
+        day = self.days.get(date, _UNSEEN) if type(date) is str else None
+        if day is _UNSEEN:
             day = self.day(date)
-        if day < 0 or type(kind) is not str or not kind or cost is None or basic is None or not 0 <= basic <= cost:
+        if day is None or type(kind) is not str or not kind or cost is None or basic is None or not 0 <= basic <= cost:
             return None
         if facts is None or facts == {}:
             return i, j, day, date, kind, cost, basic, ()

@@ -6,9 +6,9 @@ a chunk is settled in four column-wise stages, and Python runs once per distinct
 
     1. claims    the 就医 cells → claim columns (claim_columns.py: Arrow's JSON reader on a clean
                  chunk; canonical claims only); 大病保险 cells parsed once per distinct text
-    2. decide    every claim as a row of the person on the claim's date (the person's columns
-                 taken once per claim, 日期 = the claim's date) through decide_table: the
-                 person part of each claim's decision, as a summary key (context, AnswerKey)
+    2. decide    every claim as its person on the claim's date (batch_table.decide_on_dates: the
+                 person's cells read once, only the date relations per claim): the person
+                 part of each claim's decision, as a summary key (context, AnswerKey)
     3. plan      (summary key, 类别, the claim conditions' values) → a ClaimPlan
                  (settle_plan.py), made once from the full Decision of one representative claim
                  per answer set outside the identity layer (claims of persons whose identities
@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from .batch import ROW_ERRORS, _cache, _per_person_fact
 from .batch_rows import SETTLE_SCHEMA, settle_rows
 from .batch_summary import BatchConsistencyError
-from .batch_table import TableRecords, _text_columns, decide_table
+from .batch_table import TableRecords, _text_columns, decide_on_dates
 from .claim_columns import ClaimColumns, claim_fact_names, pack_codes, read_claims
 from .compile import CompiledPolicy
 from .decide import PersonParts, Reasoner, _atom_names, _convert
@@ -261,10 +261,9 @@ def _plan_claims(reasoner: Reasoner, records: TableRecords, columns: dict[str, p
                  ok: np.ndarray) -> tuple[np.ndarray, list[ClaimPlan]]:
     """Stages 2 and 3: each claim of the rows marked ok → its plan (−1: the row goes the exact way)."""
     claims_at = np.flatnonzero(ok[parent])
-    taken = pa.array(parent[claims_at])
-    exploded = pa.table({name: col.take(taken) for name, col in columns.items() if name not in ("就医", "大病保险")} |
-                        {"日期": read.date.take(pa.array(claims_at))})
-    decided = decide_table(reasoner, exploded, 1, solve=False, texts=True).result  # the keys: the plans decide the claims
+    person = {name: col for name, col in columns.items() if name not in ("就医", "大病保险")}
+    decided = decide_on_dates(reasoner, pa.table(person), person, parent[claims_at], read.day[claims_at],
+                              read.date.take(pa.array(claims_at)))  # the keys: the plans decide the claims
     planner = _Planner(reasoner, records, read)
     pk_of = np.array([planner.person(k) for k in decided.keys or []] + [-1], dtype=np.int64)
     person_key = pk_of[np.where(decided.rows >= 0, decided.rows, len(pk_of) - 1)]
