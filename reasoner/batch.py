@@ -108,8 +108,8 @@ class _Ctx:
     consts: dict[tuple[str, int], Any]  #: (atom, side) → Fraction | None (parameter not known)
     ground: GroundPolicy
     keys: dict[Any, int] = field(default_factory=dict)  #: packed key → summary index
-    claims_ok: dict[int, bool] = field(default_factory=dict)  #: claims id → identity names known to the policy
-    layer_of: dict[int, int] = field(default_factory=dict)  #: claims id → layer id (what the identity layer makes of the claims)
+    claims_ok: np.ndarray = field(default_factory=lambda: _unknown(0))  #: claims id → identity names known to the policy (1/0), −1: not yet known
+    layer_of: np.ndarray = field(default_factory=lambda: _unknown(0))  #: claims id → layer id (what the identity layer makes of the claims), −1: not yet known
     layers: dict[tuple[Any, ...], int] = field(default_factory=dict)  #: AnswerKey.layer → layer id
     groups: dict[tuple[str, ...], int] = field(default_factory=dict)  #: fact names in record order → group id
 
@@ -156,6 +156,11 @@ class _Cache:
             cid = self.claims[key] = len(self.claim_keys)
             self.claim_keys.append(key)
         return cid
+
+    def claim_entries(self, cid: int) -> list[tuple[Any, ...]]:
+        """The claims of an interned id, one (name, department, relation, relation) per identity."""
+        key = self.claim_keys[cid]
+        return [key] if key and isinstance(key[0], str) else list(key)
 
 
 _CACHES: weakref.WeakKeyDictionary[Reasoner, _Cache] = weakref.WeakKeyDictionary()
@@ -260,12 +265,17 @@ class _Batch:
         known = self.cache.ctx_by_raw.get(raw_key)
         return known if known is not None else self._context(person, raw_key)
 
-    def claims_ok(self, ctx: _Ctx, cid: int, person: Person) -> bool:
-        """Whether the policy of ctx knows every identity name of an interned claims id (person: one holder)."""
-        ok = ctx.claims_ok.get(cid)
-        if ok is None:
-            ok = ctx.claims_ok[cid] = _identities_ok(self.reasoner, ctx.plan.policy, person)
-        return ok
+    def claims_known(self, ctx: _Ctx, cids: np.ndarray) -> np.ndarray:
+        """Per row, whether the policy of ctx knows every identity name of the row's claims id (else
+        the exact path reports the unknown name, as Reasoner.decide does)."""
+        ctx.claims_ok = _grown(ctx.claims_ok, int(cids.max(initial=-1)) + 1)
+        ok = ctx.claims_ok[cids]
+        if (ok >= 0).all():
+            return ok == 1
+        known = ctx.plan.policy.identities
+        for c in np.unique(cids[ok < 0]).tolist():
+            ctx.claims_ok[c] = all(entry[0] in known for entry in self.cache.claim_entries(c))
+        return ctx.claims_ok[cids] == 1
 
     def _context(self, person: Person, raw_key: tuple[Any, ...]) -> _Ctx | Exception:
         try:
@@ -358,7 +368,7 @@ class _Batch:
                     cid = claims_ids.get(ck)
                     if cid is None:
                         cid = cache.claim_id(ck)
-                    if not self.claims_ok(ctx, cid, p):
+                    if not self.claims_known(ctx, np.array([cid]))[0]:
                         exact.append(start + j)
                         continue
                     claims_l[j] = cid
@@ -500,17 +510,16 @@ class _Batch:
     def _layer_ids(self, ctx: _Ctx, claims: np.ndarray) -> np.ndarray:
         """Each row's claims id → the id of what ctx's identity layer makes of those claims: rows
         whose claims differ only in ways the rest of the program cannot see share keys."""
-        uniq, inverse = np.unique(claims, return_inverse=True)
-        ids = [ctx.layer_of.get(c) for c in uniq.tolist()]
-        for pos, c in enumerate(uniq.tolist()):
-            if ids[pos] is None:
-                key = self.cache.claim_keys[c]
-                entries = [key] if key and isinstance(key[0], str) else list(key)
-                policy = ctx.plan.policy
-                claims_sig = tuple(sorted({Reasoner.claim_signature(policy, *e) for e in entries}))
-                layer = ctx.ground.key(Signature(claims_sig, ())).layer
-                ids[pos] = ctx.layer_of[c] = ctx.layers.setdefault(layer, len(ctx.layers))
-        return np.array(ids, dtype=np.int64)[inverse.reshape(-1)]
+        ctx.layer_of = _grown(ctx.layer_of, int(claims.max(initial=-1)) + 1)
+        ids = ctx.layer_of[claims]
+        if (ids >= 0).all():
+            return ids
+        for c in np.unique(claims[ids < 0]).tolist():
+            policy = ctx.plan.policy
+            claims_sig = tuple(sorted({Reasoner.claim_signature(policy, *e) for e in self.cache.claim_entries(c)}))
+            layer = ctx.ground.key(Signature(claims_sig, ())).layer
+            ctx.layer_of[c] = ctx.layers.setdefault(layer, len(ctx.layers))
+        return ctx.layer_of[claims]
 
     def _compare(self, ctx: _Ctx, atom: _Atom, money: dict[str, np.ndarray], present: dict[str, np.ndarray],
                  k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -635,6 +644,19 @@ class _Batch:
 _EMPTY: dict[str, Any] = {}
 
 
+def _unknown(size: int) -> np.ndarray:
+    return np.full(max(size, 64), -1, dtype=np.int64)
+
+
+def _grown(table: np.ndarray, size: int) -> np.ndarray:
+    """A lookup table by interned id (−1: not yet known) with room for ids below size."""
+    if size <= len(table):
+        return table
+    grown = _unknown(max(2 * len(table), size))
+    grown[:len(table)] = table
+    return grown
+
+
 def _detach(err: Exception) -> Exception:
     """Drop the tracebacks of an error kept as a row's result (and of its chained causes):
     their frames would keep a whole chunk's locals alive for as long as the result lives."""
@@ -655,15 +677,6 @@ def _per_person_fact(value: Any, units: dict[str, str]) -> bool:
         else:
             return any(_per_person_fact(e.value, units) for e in value.entries)
     return isinstance(value, ast.PercentOf) and value.of.text in units
-
-
-def _identities_ok(reasoner: Reasoner, policy: CompiledPolicy, person: Person) -> bool:
-    try:
-        reasoner._check_identities(policy, person)
-    except RecordError:
-        return False
-    return True
-
 
 
 # ------------------------------------------------------------------ entry point

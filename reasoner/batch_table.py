@@ -171,14 +171,6 @@ def _flags(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
-class _Identities:
-    """Each decided row's claims id (-1: not canonical), and one decided row per distinct id."""
-
-    cid: np.ndarray
-    holder: dict[int, int]
-
-
-@dataclass
 class _IdentityCells:
     """Each table row's identity cell read without its date: entry k (k < MAX_IDENTITIES) of row r is
     has[k, r], its 名称|认定部门 pair[k, r] (into pair_text), recognised[k, r] and, where has_end[k, r],
@@ -230,13 +222,13 @@ def _identity_cells(cell: pa.Array | None, n: int) -> _IdentityCells | None:
     return cells
 
 
-def _identities(batch: _Batch, cells: _IdentityCells | None, rows_of: np.ndarray, days: np.ndarray, fast: np.ndarray) -> _Identities:
-    """Each decided row's identity entries relative to its date → the claims ids decide_batch interns (see _chunk)."""
+def _identities(batch: _Batch, cells: _IdentityCells | None, rows_of: np.ndarray, days: np.ndarray, fast: np.ndarray) -> np.ndarray:
+    """Each decided row's identity entries relative to its date → the claims id decide_batch interns
+    (see _chunk); −1: a cell the columns do not take."""
     n = len(days)
     cid = np.zeros(n, dtype=np.int64)
-    holder: dict[int, int] = {}
     if cells is None:
-        return _Identities(cid, {0: int(np.flatnonzero(fast)[0])} if fast.any() else {})
+        return cid
     packed = np.zeros(n, dtype=np.int64)
     for k in range(MAX_IDENTITIES):
         has = cells.has[k][rows_of]
@@ -247,14 +239,10 @@ def _identities(batch: _Batch, cells: _IdentityCells | None, rows_of: np.ndarray
         packed |= np.where(has, (code + 1) << (_ENTRY_BITS * k), 0)
     usable = fast & cells.good[rows_of]
     cid[~usable] = -1
-    values, first, inverse = np.unique(packed[usable], return_index=True, return_inverse=True)
-    rows = np.flatnonzero(usable)
-    ids = np.empty(len(values), dtype=np.int64)
-    for u, (value, at) in enumerate(zip(values.tolist(), first.tolist())):
-        ids[u] = _claims_id(batch, value, cells.pair_text)
-        holder[int(ids[u])] = int(rows[at])
-    cid[rows] = ids[inverse]
-    return _Identities(cid, holder)
+    values, inverse = np.unique(packed[usable], return_inverse=True)
+    ids = np.array([_claims_id(batch, value, cells.pair_text) for value in values.tolist()], dtype=np.int64)
+    cid[usable] = ids[inverse.reshape(-1)]
+    return cid
 
 
 def _claims_id(batch: _Batch, packed: int, pair_text: list[str]) -> int:
@@ -413,8 +401,8 @@ def _columnar(batch: _Batch, records: TableRecords, cells: _RowCells, rows_of: n
     """Decide the rows (table row rows_of[i] on day days[i]) whose cells are canonical into out;
     return the rows left for the exact path."""
     fast = days_ok & cells.ok[rows_of]
-    identities = _identities(batch, cells.identities, rows_of, days, fast)
-    fast &= identities.cid >= 0
+    claims = _identities(batch, cells.identities, rows_of, days, fast)
+    fast &= claims >= 0
     exact = np.flatnonzero(~fast).tolist()
     rows = np.flatnonzero(fast)
     person = rows_of[rows]
@@ -438,11 +426,8 @@ def _columnar(batch: _Batch, records: TableRecords, cells: _RowCells, rows_of: n
             by_ctx.setdefault(ctx.id, (ctx, []))[1].append(group)
     for ctx, groups in by_ctx.values():
         rows = np.sort(np.concatenate(groups))
-        cid = identities.cid[rows]
-        known = np.ones(len(rows), dtype=bool)
-        for c in np.unique(cid).tolist():
-            if not _claims_ok(batch, ctx, c, records, identities.holder[c]):
-                known &= cid != c
+        cid = claims[rows]
+        known = batch.claims_known(ctx, cid)
         columns_of, unused = cells.facts.of(ctx, rows_of[rows])
         keep = known & ~unused
         exact.extend(rows[~keep].tolist())
@@ -451,15 +436,6 @@ def _columnar(batch: _Batch, records: TableRecords, cells: _RowCells, rows_of: n
                                columns_of.bad[keep])
             batch.key_rows(ctx, rows[keep], 0, cid[keep], kept, out, exact)
     return exact
-
-
-def _claims_ok(batch: _Batch, ctx: _Ctx, cid: int, records: TableRecords, holder: int) -> bool:
-    if cid in ctx.claims_ok:
-        return ctx.claims_ok[cid]
-    try:
-        return batch.claims_ok(ctx, cid, records[holder])
-    except RecordError:
-        return False
 
 
 # ------------------------------------------------------------------ entry point
