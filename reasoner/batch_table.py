@@ -338,7 +338,7 @@ def _raw_key(cells: _RowCells, row: int, day: int) -> tuple[Any, ...]:
     假设参数 items), the values parse_person reads from its canonical cells — so a known context
     needs no parsed record."""
     assumed = cells.assumed[row]
-    return (cells.columns["地区"][row].as_py(), dt.date.fromordinal(day + _EPOCH), int(cells.year[row]) or None,
+    return (cells.regions[cells.region_code[row]], dt.date.fromordinal(day + _EPOCH), int(cells.year[row]) or None,
             cells.assumed_items[assumed] if assumed >= 0 else ())
 
 
@@ -352,22 +352,18 @@ def _context_person(raw_key: tuple[Any, ...]) -> Person:
     return parse_person(record)
 
 
-def _groups(keys: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
-    """rows split by equal rows of keys (non-negative after +1; each group in row order)."""
-    if not len(rows):
-        return []
+def _distinct(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of keys: (first row of each, each row's index into them)."""
     low = keys.min(axis=0)
     radix = keys.max(axis=0) - low + 1
     if float(np.prod(radix.astype(np.float64))) < 2.0 ** 62:  # one int64 per row: a 1-d sort
-        packed = np.zeros(len(rows), dtype=np.int64)
+        packed = np.zeros(len(keys), dtype=np.int64)
         for k in range(keys.shape[1]):
             packed = packed * int(radix[k]) + (keys[:, k] - low[k])
-        _, inverse = np.unique(packed, return_inverse=True)
+        _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
     else:
-        _, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    order = np.argsort(inverse, kind="stable")
-    return np.split(rows[order], np.cumsum(np.bincount(inverse))[:-1])
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
 
 
 @dataclass
@@ -376,7 +372,8 @@ class _RowCells:
 
     columns: dict[str, pa.Array]
     ok: np.ndarray  #: the row's cells other than its date are canonical
-    region_code: np.ndarray
+    region_code: np.ndarray  #: into regions (−1: empty, not ok)
+    regions: list[str]
     year: np.ndarray
     assumed: np.ndarray
     assumed_items: list[tuple[Any, ...]]
@@ -391,8 +388,9 @@ def _row_cells(columns: dict[str, pa.Array], n: int) -> _RowCells:
             ok &= ~_filled(pc.is_valid(columns[name]))  # a 就医 or 大病保险 cell is validated by parse_person
     year, year_ok = _years(columns, n)
     assumed, assumed_ok, assumed_items = _assumed(columns, n)
-    region_code = np.asarray(pc.dictionary_encode(columns["地区"]).indices.fill_null(-1), dtype=np.int64)
-    return _RowCells(columns, ok & year_ok & assumed_ok, region_code, year, assumed, assumed_items,
+    regions = pc.dictionary_encode(columns["地区"])
+    region_code = np.asarray(regions.indices.fill_null(-1), dtype=np.int64)
+    return _RowCells(columns, ok & year_ok & assumed_ok, region_code, regions.dictionary.to_pylist(), year, assumed, assumed_items,
                      _identity_cells(columns.get("身份"), n), _Facts(columns))
 
 
@@ -405,37 +403,56 @@ def _columnar(batch: _Batch, records: TableRecords, cells: _RowCells, rows_of: n
     fast &= claims >= 0
     exact = np.flatnonzero(~fast).tolist()
     rows = np.flatnonzero(fast)
+    which, found = _contexts(batch, cells, rows_of, days, rows)
+    slot = np.array([_slot(ctx) for ctx in found], dtype=np.int64)[which]
+    exact.extend(rows[slot == _EXACT].tolist())
+    for k in np.flatnonzero(slot == _ERROR).tolist():
+        batch.errors[int(rows[k])] = found[which[k]]  # type: ignore[assignment]
+    for ctx_id in np.unique(slot[slot >= 0]).tolist():
+        ctx = batch.cache.ctxs[ctx_id]
+        mine = rows[slot == ctx_id]
+        cid = claims[mine]
+        known = batch.claims_known(ctx, cid)
+        columns_of, unused = cells.facts.of(ctx, rows_of[mine])
+        keep = known & ~unused
+        exact.extend(mine[~keep].tolist())
+        if keep.any():
+            kept = FactColumns(*({k: v[keep] for k, v in part.items()} for part in (columns_of.money, columns_of.present, columns_of.flags)),
+                               columns_of.bad[keep])
+            batch.key_rows(ctx, mine[keep], 0, cid[keep], kept, out, exact)
+    return exact
+
+
+_EXACT, _ERROR = -1, -2  #: _slot's codes for rows that are not keyed by a context
+
+
+def _slot(ctx: _Ctx | Exception | None) -> int:
+    """A date context found for some rows → its id, or what becomes of those rows."""
+    if isinstance(ctx, _Ctx) and ctx.plan.vectorised:
+        return ctx.id
+    return _ERROR if isinstance(ctx, PolicySelectionError) else _EXACT
+
+
+def _contexts(batch: _Batch, cells: _RowCells, rows_of: np.ndarray, days: np.ndarray,
+              rows: np.ndarray) -> tuple[np.ndarray, list[_Ctx | Exception | None]]:
+    """The date context of each of rows — an index into the list of those found: a context, the rows'
+    PolicySelectionError, another error or None (the exact path) — one lookup per distinct
+    (地区, 日期, 待遇年度, 假设参数)."""
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64), []
     person = rows_of[rows]
-    by_ctx: dict[int, tuple[_Ctx, list[np.ndarray]]] = {}
-    groups = _groups(np.stack([cells.region_code[person], days[rows], cells.year[person], cells.assumed[person]], axis=1), rows)
-    raw_keys = [_raw_key(cells, int(rows_of[g[0]]), int(days[g[0]])) for g in groups]
-    for group, raw_key in zip(groups, raw_keys):
+    first, which = _distinct(np.stack([cells.region_code[person], days[rows], cells.year[person], cells.assumed[person]], axis=1))
+    found: list[_Ctx | Exception | None] = []
+    for f in first.tolist():
+        raw_key = _raw_key(cells, int(person[f]), int(days[rows[f]]))
         ctx = batch.cache.ctx_by_raw.get(raw_key)
         if ctx is None:
             try:
                 ctx = batch.context_of(_context_person(raw_key))
             except RecordError:
-                exact.extend(group.tolist())
-                continue
-        if isinstance(ctx, PolicySelectionError):
-            for i in group.tolist():
-                batch.errors[i] = ctx
-        elif not isinstance(ctx, _Ctx) or not ctx.plan.vectorised:
-            exact.extend(group.tolist())
-        else:
-            by_ctx.setdefault(ctx.id, (ctx, []))[1].append(group)
-    for ctx, groups in by_ctx.values():
-        rows = np.sort(np.concatenate(groups))
-        cid = claims[rows]
-        known = batch.claims_known(ctx, cid)
-        columns_of, unused = cells.facts.of(ctx, rows_of[rows])
-        keep = known & ~unused
-        exact.extend(rows[~keep].tolist())
-        if keep.any():
-            kept = FactColumns(*({k: v[keep] for k, v in part.items()} for part in (columns_of.money, columns_of.present, columns_of.flags)),
-                               columns_of.bad[keep])
-            batch.key_rows(ctx, rows[keep], 0, cid[keep], kept, out, exact)
-    return exact
+                ctx = None
+        found.append(ctx)
+    return which, found
 
 
 # ------------------------------------------------------------------ entry point
