@@ -269,7 +269,7 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
         leftover.unlink()
     manifest = _open_run(run_dir, _identity(job, input_path, chunk_size), note)
     tag = _tag(manifest.identity)
-    job = replace(job, rules_sha256=manifest.identity["rules_sha256"],  # workers check they read the same rules
+    job = replace(job, rules_sha256=manifest.identity["rules_sha256"], engine_sha256=manifest.identity["engine_sha256"],  # workers check
                   chunks_dir=str(run_dir) if runner.shares_files else "", run_tag=tag)
     if runner.workers > 1:  # one process has nobody to share with: the store would only cost
         job = replace(job, summaries=str(run_dir / "summaries.sqlite3"))

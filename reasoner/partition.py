@@ -36,7 +36,7 @@ from .person import table_record
 from .policies import PolicySet
 from .settle_table import settle_table
 from .tables import row_dicts
-from .version import files_digest
+from .version import engine_digest, files_digest
 
 MODES = ("decide", "settle")
 SCHEMAS = {"decide": DECIDE_SCHEMA, "settle": SETTLE_SCHEMA}
@@ -77,12 +77,17 @@ class Job:
     year: int | None = None  #: settle: only this calendar year
     summaries: str | None = None  #: the run's summary store (batch_run sets it): workers share what they decided
     rules_sha256: str = ""  #: the rules as the run's driver read them (rules_digest; batch_run sets it): "" is not checked
+    engine_sha256: str = ""  #: the driver's engine (version.engine_digest; batch_run sets it): "" is not checked
     chunks_dir: str = ""  #: the run directory, when the workers write their chunk files there themselves (run_chunk)
     run_tag: str = ""  #: the run's identity tag, part of every chunk file's name (chunk_files.save_chunk)
 
 
 class RulesMismatch(RuntimeError):
     """A worker reads other rules than the run's driver (another machine's copy, or files changed during the run)."""
+
+
+class EngineMismatch(RuntimeError):
+    """A worker runs another build of the reasoner than the run's driver (a Dask worker on a machine not upgraded)."""
 
 
 # ------------------------------------------------------------------ per-process reasoner
@@ -115,6 +120,8 @@ def run_partition(job: Job, rows: Rows) -> pa.Table:
     """Records in → one result row per record out, in order (pure; see the module docstring)."""
     if job.mode not in MODES:
         raise ValueError(f"未知的批处理模式「{job.mode}」（可用：{'、'.join(MODES)}）")
+    if job.engine_sha256 and job.engine_sha256 != engine_digest():
+        raise EngineMismatch("工作进程的推理引擎与发起批处理的不同（版本或代码不一致）：请在各机器上安装同一版本")
     reasoner = reasoner_for(job.rules, job.rules_sha256)
     if isinstance(rows, ParquetSlice):
         rows = ArrowRows(rows.first, rows.table())
@@ -233,5 +240,5 @@ def rules_digest(rules: str | Path) -> str:
     return files_digest(root, [*root.glob("*.rules"), *root.glob("parameters/*.yaml")])
 
 
-__all__ = ["ArrowRows", "DECIDE_SCHEMA", "ERROR_STATUS", "Job", "MODES", "RulesMismatch", "SCHEMAS", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
+__all__ = ["ArrowRows", "DECIDE_SCHEMA", "ERROR_STATUS", "EngineMismatch", "Job", "MODES", "RulesMismatch", "SCHEMAS", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
            "rules_digest", "run_chunk", "run_chunks", "run_partition", "table_record"]

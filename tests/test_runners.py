@@ -324,7 +324,7 @@ def test_csv_rows_take_the_columnar_path_with_the_same_result(tmp_path: Path, mo
 def test_a_run_resumed_by_another_engine_starts_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks decided by two versions of the engine must not end up in one result: the engine's
     digest (its code and generic programs) is part of a run's identity."""
-    from reasoner import batch_run
+    from reasoner import batch_run, partition
 
     src, out = tmp_path / "roster.jsonl", tmp_path / "out.parquet"
     write_roster(src, records("decide", 120, seed=9), DECIDE_COLUMNS)
@@ -332,7 +332,8 @@ def test_a_run_resumed_by_another_engine_starts_over(tmp_path: Path, monkeypatch
     run_batch(Job("decide", RULES, flat=False), src, out, LocalRunner(), 50, progress=False, note=notes.append)
     run_batch(Job("decide", RULES, flat=False), src, out, LocalRunner(), 50, progress=False, note=notes.append)
     assert "继续" in notes[-1]
-    monkeypatch.setattr(batch_run, "engine_digest", lambda: "another engine")
+    for module in (batch_run, partition):  # the upgraded installation: its driver and its workers
+        monkeypatch.setattr(module, "engine_digest", lambda: "another engine")
     run_batch(Job("decide", RULES, flat=False), src, out, LocalRunner(), 50, progress=False, note=notes.append)
     assert "重新开始" in notes[-1] and "引擎" in notes[-1]
     assert pq.read_table(out).num_rows == 120
@@ -361,6 +362,29 @@ def test_workers_refuse_rules_other_than_the_runs(tmp_path: Path) -> None:
         RowExplainer(out)
     changed = rules_digest(rules)  # a new run reads the changed rules everywhere
     assert run_partition(Job("decide", str(rules), flat=False, rules_sha256=changed), [(1, {"地区": "龙岩市"})]).num_rows == 1
+
+
+def test_workers_refuse_an_engine_other_than_the_drivers(tmp_path: Path) -> None:
+    """A Dask worker on a machine running another build of the reasoner would put its engine's
+    results into the driver's run: the run's engine digest travels with the job and is checked."""
+    from reasoner.partition import EngineMismatch
+    from reasoner.version import engine_digest
+
+    rows = [(1, {"地区": "龙岩市"})]
+    with pytest.raises(EngineMismatch, match="推理引擎"):
+        run_partition(Job("decide", RULES, flat=False, engine_sha256="another build"), rows)
+    assert run_partition(Job("decide", RULES, flat=False, engine_sha256=engine_digest()), rows).num_rows == 1
+    src, out = tmp_path / "roster.jsonl", tmp_path / "out.parquet"
+    write_roster(src, records("decide", 20, seed=3), DECIDE_COLUMNS)
+    seen: list[Job] = []
+
+    class Recording(LocalRunner):
+        def map(self, job, chunks):
+            seen.append(job)
+            return super().map(job, chunks)
+
+    _run(Job("decide", RULES, flat=False), src, out, Recording(), 50)
+    assert seen[0].engine_sha256 == engine_digest()  # run_batch hands the driver's engine to every chunk
 
 
 def test_a_chunk_log_line_cut_short_by_a_crash_is_recomputed(tmp_path: Path) -> None:
