@@ -38,7 +38,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
 from .chunk_files import ParquetSlice, atomic, parquet_slices, save_chunk
-from .partition import ERROR_STATUS, SCHEMAS, ArrowRows, Job, Rows, RulesMismatch, reasoner_for, rules_digest, table_record
+from .partition import CHUNK_SCHEMAS, ERROR_STATUS, ArrowRows, Job, Rows, RulesMismatch, reasoner_for, rules_digest, table_record
 from .person import load_records, parse_person
 from .runners import Runner
 from .tables import is_table, read_rows, table_format
@@ -325,19 +325,23 @@ def _assemble(run_dir: Path, manifest: Manifest, total: int, out: Path, out_form
     missing = [k for k in range(total) if k not in manifest.chunks]
     if missing:
         raise BatchRunError(f"批处理未完成：第 {missing[0]} 块没有结果")
-    schema = SCHEMAS[mode]
+    schema = CHUNK_SCHEMAS[mode]
+
+    def chunks() -> Iterator[pa.Table]:
+        for k in range(total):
+            yield feather.read_table(run_dir / manifest.chunks[k]["file"]).cast(schema)
 
     def write(tmp: Path) -> None:
-        if out_format == "parquet":
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for k in range(total):
-                    writer.write_table(feather.read_table(run_dir / manifest.chunks[k]["file"]).cast(schema))
+        if out_format == "parquet":  # without the Arrow schema: readers see the dictionary columns as plain text
+            with pq.ParquetWriter(tmp, schema, store_schema=False) as writer:
+                for table in chunks():
+                    writer.write_table(table)
             return
         with open(tmp, "wb") as handle:
             handle.write("\ufeff".encode())
             with pacsv.CSVWriter(handle, schema) as writer:
-                for k in range(total):
-                    writer.write_table(feather.read_table(run_dir / manifest.chunks[k]["file"]).cast(schema))
+                for table in chunks():
+                    writer.write_table(table)
 
     atomic(out, write)
 

@@ -39,7 +39,12 @@ from .tables import row_dicts
 from .version import engine_digest, files_digest
 
 MODES = ("decide", "settle")
-SCHEMAS = {"decide": DECIDE_SCHEMA, "settle": SETTLE_SCHEMA}
+SUMMARY_COLUMNS = ("政策", "状态", "类别", "缺少", "待遇")  #: a decide row's cells taken from its summary
+#: the result of a partition: decide's summary columns dictionary-encoded — a chunk has a few hundred distinct
+#: summaries, and copying their 待遇 texts into every row (≈ 700 bytes each) cost more than deciding the rows
+CHUNK_SCHEMAS = {"decide": pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), pa.string())) if f.name in SUMMARY_COLUMNS else f
+                                      for f in DECIDE_SCHEMA]),
+                 "settle": SETTLE_SCHEMA}
 
 
 @dataclass(frozen=True)
@@ -201,16 +206,24 @@ def _decide_output(numbers: pa.Array, result: BatchResult, ids: pa.Array, region
     """The decide result table: each distinct summary's cells computed once and taken per row."""
     n = len(numbers)
     texts = [_summary_cells(s) for s in result.summaries] + [(None, ERROR_STATUS, None, None, None)]
-    which = pa.array(np.where(result.rows >= 0, result.rows, len(texts) - 1))
-    cells = {name: pa.array([t[k] for t in texts], pa.string()).take(which)
-             for k, name in enumerate(("政策", "状态", "类别", "缺少", "待遇"))}
+    # the summaries in order of first use, so that the dictionaries do not depend on which
+    # process met a summary first (the runners' outputs are byte-identical)
+    used, first, which = np.unique(np.where(result.rows >= 0, result.rows, len(texts) - 1), return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    taken = pa.array(rank[which.reshape(-1)])
+    cells = {}
+    for k, name in enumerate(SUMMARY_COLUMNS):
+        distinct = pa.array([texts[u][k] for u in used[order].tolist()], pa.string()).dictionary_encode()
+        cells[name] = pa.DictionaryArray.from_arrays(distinct.indices.take(taken), distinct.dictionary)
     fields: list[str | None] = [None] * n
     errors: list[str | None] = [None] * n
     for pos, err in result.errors.items():
         fields[pos], errors[pos] = error_cells(err)
     columns = {"行号": numbers.cast(pa.int64()), "编号": ids, "地区": regions, "日期": dates, **cells,
                "错误字段": pa.array(fields, pa.string()), "错误": pa.array(errors, pa.string())}
-    return pa.Table.from_pydict(columns, schema=DECIDE_SCHEMA)
+    return pa.Table.from_pydict(columns, schema=CHUNK_SCHEMAS["decide"])
 
 
 Cells = tuple[str, str, "str | None", "str | None", str]
@@ -240,5 +253,5 @@ def rules_digest(rules: str | Path) -> str:
     return files_digest(root, [*root.glob("*.rules"), *root.glob("parameters/*.yaml")])
 
 
-__all__ = ["ArrowRows", "DECIDE_SCHEMA", "ERROR_STATUS", "EngineMismatch", "Job", "MODES", "RulesMismatch", "SCHEMAS", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
+__all__ = ["ArrowRows", "DECIDE_SCHEMA", "ERROR_STATUS", "EngineMismatch", "Job", "CHUNK_SCHEMAS", "MODES", "RulesMismatch", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
            "rules_digest", "run_chunk", "run_chunks", "run_partition", "table_record"]
