@@ -131,8 +131,49 @@ def _filled(mask: Any) -> np.ndarray:
     return np.asarray(pc.fill_null(mask, False))
 
 
+_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9])  #: where a YYYY-MM-DD cell has digits (dashes at 4 and 7)
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
 def _dates(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """YYYY-MM-DD cells → (days since 1970-01-01, canonical): what date.fromisoformat reads the same way."""
+    """YYYY-MM-DD cells → (days since 1970-01-01, canonical): what date.fromisoformat reads the same way.
+
+    Read straight from the cells' bytes (a canonical cell is ten ASCII bytes): the Arrow kernels
+    (regex, strptime, a check against strptime's roll-over) cost ≈ 0.2 µs a cell, and a settlement
+    reads three dates per claim."""
+    if not pa.types.is_string(text.type) or text.buffers()[2] is None:
+        return _dates_by_kernels(text)
+    n = len(text)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32, count=n + 1, offset=text.offset * 4)
+    at = np.flatnonzero((np.diff(offsets) == 10) & _filled(pc.is_valid(text)))
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)
+    cells = data[offsets[at][:, None] + np.arange(10)].astype(np.int64) - ord("0")
+    good = ((cells[:, _DIGITS] >= 0) & (cells[:, _DIGITS] <= 9)).all(axis=1) & (cells[:, 4] == cells[:, 7]) & (cells[:, 4] == ord("-") - ord("0"))
+    year = cells[:, 0] * 1000 + cells[:, 1] * 100 + cells[:, 2] * 10 + cells[:, 3]
+    month = cells[:, 5] * 10 + cells[:, 6]
+    day = cells[:, 8] * 10 + cells[:, 9]
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_ok = (month >= 1) & (month <= 12)
+    length = _MONTH_DAYS[np.where(month_ok, month, 0)] + (leap & (month == 2))
+    good &= (year >= 1) & month_ok & (day >= 1) & (day <= length)
+    ok = np.zeros(n, dtype=bool)
+    ok[at[good]] = True
+    days = np.zeros(n, dtype=np.int64)
+    days[at[good]] = _civil_days(year[good], month[good], day[good])
+    return days, ok
+
+
+def _civil_days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates (year ≥ 1): H. Hinnant's days_from_civil."""
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+def _dates_by_kernels(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """_dates with Arrow's kernels, for cells that are not plain string arrays."""
     canonical = pc.fill_null(pc.match_substring_regex(text, DATE), False)
     parsed = pc.strptime(pc.if_else(canonical, text, None), format="%Y-%m-%d", unit="s", error_is_null=True)
     # strptime rolls 2023-02-30 over into March (another day of the month) and takes year 0
