@@ -444,5 +444,9 @@ def settle(reasoner: Reasoner, record: Person | dict[str, Any], year: int | None
     """Settle the claims of a record: one Settlement per calendar year (or only the year asked)."""
     person = record if isinstance(record, Person) else parse_person(record)
     reasoner.policies.local(person.region)  # a region without a policy is an error even with nothing to settle
+    if not any(year is None or c.date.year == year for c in person.claims):
+        # nothing to settle: the record is still checked as its decision on 日期 would check it
+        # (an identity, fact or 假设参数 the policy in force does not know is its error)
+        reasoner.prepare(person)
     years = sorted({c.date.year for c in person.claims}) if year is None else [year]
     return [Settler(reasoner, person, y).run() for y in years]

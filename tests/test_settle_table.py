@@ -262,7 +262,7 @@ ODD_ROWS: list[dict[str, Any]] = [
     _odd(大病保险="{}"),  # an empty object lacks 起付线 and 分段: the row's error
     _odd([_claim(政策范围内费用=120000, 基本医保支付=7000)], 大病保险=_j({**ORDINARY, "分段": [{"起": 13000, "比例": "160%"}]})),  # a rate above 100% the exact path accepts
     _odd(身份="外星人|民政|2020-01-01"),  # an unknown identity (the decision rejects it)
-    _odd(身份="外星人|民政|2020-01-01", 就医="[]"),  # the same without claims: nothing is decided
+    _odd(身份="外星人|民政|2020-01-01", 就医="[]"),  # the same without claims: still the row's error (checked as its decision would be)
     _odd(身份="特困供养人员|民政"),  # an identity with too few parts
     _odd(身份=f"{POOR};重度残疾人|残联|2020-01-01；"),  # ASCII ; and a trailing separator
     _odd(身份=None),  # no identity at all
@@ -349,13 +349,18 @@ def test_odd_rows_in_a_generated_roster_are_settled_identically(reasoner: Reason
     assert {"已结算", "无就医记录", ERROR} <= statuses
 
 
-def test_a_row_with_nothing_to_settle_in_a_region_without_policy_is_an_error(reasoner: Reasoner) -> None:
-    """No claim (of the year) is 无就医记录 — but only for a region the rules know: 地区 火星市 is
-    the row's error on 地区 whatever its claims, as it is for a row that has claims."""
-    rows = [_odd(地区="火星市", 就医="[]"), _odd(就医="[]"), _odd(地区="火星市")]
+def test_a_row_with_nothing_to_settle_is_still_checked(reasoner: Reasoner) -> None:
+    """No claim (of the year) is 无就医记录 — but only for a record its decision on 日期 would read:
+    地区 火星市 is the row's error on 地区 whatever its claims, and so is an identity the policy in
+    force does not know, or a 日期 on which no policy of the region is in force."""
+    rows = [_odd(地区="火星市", 就医="[]"), _odd(就医="[]"), _odd(地区="火星市"), _odd(身份="外星人|民政|2020-01-01", 就医="[]"),
+            _odd(日期="2019-01-01", 就医="[]")]
     out = assert_same(reasoner, string_table(rows, list(dict.fromkeys(k for r in rows for k in r))), 1, None)
-    assert out.column("状态").to_pylist() == [ERROR, "无就医记录", ERROR]
-    assert out.column("错误字段").to_pylist() == ["地区", None, "地区"]
+    assert out.column("状态").to_pylist() == [ERROR, "无就医记录", ERROR, ERROR, ERROR]
+    assert out.column("错误字段").to_pylist() == ["地区", None, "地区", "身份[0].名称", "日期"]
+    for year in (2023, 2024):  # settled for one year: the claims of the other year are not settled
+        out = assert_same(reasoner, string_table([_odd([_claim(日期="2024-05-01")], 身份="外星人|民政|2020-01-01")], SETTLE_COLUMNS), 1, year)
+        assert out.column("错误字段").to_pylist() == ["身份[0].名称"]
 
 
 LARGEST = "9999999999999.99"  #: the largest amount numeric.parse_money takes (|amount| < 10 万亿元)
