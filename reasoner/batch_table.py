@@ -25,7 +25,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -192,9 +192,9 @@ def _months(days: np.ndarray) -> np.ndarray:
     return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
 
 
-def _relation(of: np.ndarray, on: np.ndarray) -> np.ndarray:
-    """numeric.month_relation(of, on) as codes into _RELATIONS, for day numbers."""
-    return np.where(of > on, 0, np.where(_months(of) == _months(on), 1, 2))
+def _relation(of: np.ndarray, of_month: np.ndarray, on: np.ndarray, on_month: np.ndarray) -> np.ndarray:
+    """numeric.month_relation(of, on) as codes into _RELATIONS, for day numbers and their _months."""
+    return np.where(of > on, 0, np.where(of_month == on_month, 1, 2))
 
 
 def _money(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -224,6 +224,11 @@ class _IdentityCells:
     has_end: np.ndarray
     good: np.ndarray
     pair_text: list[str]
+    recognised_month: np.ndarray = field(init=False)  #: _months of recognised and ended: once per table row
+    ended_month: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recognised_month, self.ended_month = _months(self.recognised), _months(self.ended)
 
 
 def _identity_cells(cell: pa.Array | None, n: int) -> _IdentityCells | None:
@@ -253,14 +258,16 @@ def _identity_cells(cell: pa.Array | None, n: int) -> _IdentityCells | None:
     good &= per_row <= MAX_IDENTITIES
     if (len(pairs.dictionary) * 12) >= (1 << _ENTRY_BITS):
         good[:] = per_row == 0
-    shape = (MAX_IDENTITIES, n)
-    cells = _IdentityCells(np.zeros(shape, dtype=bool), np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64),
-                           np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=bool), good, pairs.dictionary.to_pylist())
     at = position < MAX_IDENTITIES
     k, r = position[at], parent[at]
-    cells.has[k, r] = True
-    cells.pair[k, r], cells.recognised[k, r], cells.ended[k, r], cells.has_end[k, r] = pair[at], rec_days[at], end_days[at], has_end[at]
-    return cells
+
+    def by_position(values: np.ndarray) -> np.ndarray:
+        out = np.zeros((MAX_IDENTITIES, n), dtype=values.dtype)
+        out[k, r] = values[at]
+        return out
+
+    return _IdentityCells(by_position(np.ones(len(parent), dtype=bool)), by_position(pair), by_position(rec_days),
+                          by_position(end_days), by_position(has_end), good, pairs.dictionary.to_pylist())
 
 
 def _identities(batch: _Batch, cells: _IdentityCells | None, rows_of: np.ndarray, days: np.ndarray, fast: np.ndarray) -> np.ndarray:
@@ -271,12 +278,15 @@ def _identities(batch: _Batch, cells: _IdentityCells | None, rows_of: np.ndarray
     if cells is None:
         return cid
     packed = np.zeros(n, dtype=np.int64)
+    month = _months(days)
     for k in range(MAX_IDENTITIES):
         has = cells.has[k][rows_of]
         if not has.any():
             continue
-        end_code = np.where(cells.has_end[k][rows_of], _relation(cells.ended[k][rows_of], days) + 1, 0)
-        code = (cells.pair[k][rows_of] * 3 + _relation(cells.recognised[k][rows_of], days)) * 4 + end_code
+        ended = _relation(cells.ended[k][rows_of], cells.ended_month[k][rows_of], days, month)
+        end_code = np.where(cells.has_end[k][rows_of], ended + 1, 0)
+        recognised = _relation(cells.recognised[k][rows_of], cells.recognised_month[k][rows_of], days, month)
+        code = (cells.pair[k][rows_of] * 3 + recognised) * 4 + end_code
         packed |= np.where(has, (code + 1) << (_ENTRY_BITS * k), 0)
     usable = fast & cells.good[rows_of]
     cid[~usable] = -1

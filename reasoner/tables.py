@@ -75,7 +75,10 @@ def row_dicts(table: pa.Table) -> list[dict[str, str | None]]:
 def trimmed(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """A text column as cell_text reads it: whitespace trimmed, an empty cell None."""
     cut = pc.utf8_trim_whitespace(column)
-    return pc.if_else(pc.equal(cut, ""), pa.scalar(None, column.type), cut)
+    empty = pc.equal(cut, "")
+    if not pc.any(empty).as_py():  # the common case: no copy of every cell to null none of them
+        return cut
+    return pc.if_else(empty, pa.scalar(None, column.type), cut)
 
 
 def _cells(column: pa.ChunkedArray) -> list[str | None]:
