@@ -44,7 +44,7 @@ from .person import Catastrophic
 from .settle import CLAIM_NO_ASSISTANCE, CLAIM_SETTLED, CLAIM_UNDECIDED
 from .settle_arrays import Claims, Settled, settle_claims
 from .settle_plan import ClaimPlan, plan_of
-from .solve import AnswerKey
+from .solve import Answer, AnswerKey
 from .tables import row_dicts
 
 MAX_ROW_FEN = 10 ** 16  #: a row whose claims cost more in all goes the exact way: the year's running sums stay in int64
@@ -194,18 +194,21 @@ class _Planner:
         sig = ctx.ground.representative(expected) if ctx is not None else None
         if sig is None:
             return self._decided(c, expected)
-        akey = (skey[0], info.key.atoms, skey[2], skey[3], kind, conditions, ctx.ground.solve(sig).without(ctx.ground.layer.names).content())
+        answer = ctx.ground.solve(sig).without(ctx.ground.layer.names)
+        akey = (skey[0], info.key.atoms, skey[2], skey[3], kind, conditions, answer.content())
         plan = self.cache.by_answer.get(akey)
         if plan is None:
-            plan = self._decided(c, expected)
+            plan = self._decided(c, expected, answer)
             if plan is not None:
                 if len(self.cache.by_answer) >= PLANS_KEPT:
                     self.cache.by_answer.clear()
                 self.cache.by_answer[akey] = plan
         return plan
 
-    def _decided(self, c: int, expected: AnswerKey) -> ClaimPlan | None:
-        """A new plan, from the full decision of claim c (Settler's own decide); None: the exact way."""
+    def _decided(self, c: int, expected: AnswerKey, answer: Answer | None = None) -> ClaimPlan | None:
+        """A new plan, from the full decision of claim c (Settler's own decide); None: the exact way.
+        answer: the answer set outside the identity layer of a signature with the claim's AnswerKey
+        (the representative's, already solved): by the splitting set theorem, the claim's own."""
         read = self.read
         try:
             person = self.records[int(read.parent[c])]
@@ -216,7 +219,8 @@ class _Planner:
         exact = ground.key(prep.signature)
         if exact != expected:
             raise BatchConsistencyError(f"row {read.parent[c]} claim {read.index[c]}: columns {expected} but exact {exact}")
-        answer = ground.solve(prep.signature).without(ground.layer.names)  # so that plans can be shared by answer (_by_answer)
+        if answer is None:
+            answer = ground.solve(prep.signature).without(ground.layer.names)  # so that plans can be shared by answer (_by_answer)
         return plan_of(self.reasoner._assemble(prep.person, prep.selection, answer, prep.atoms, prep.values, prep.facts))
 
 

@@ -87,7 +87,7 @@ def test_claims_of_persons_whose_identities_decide_alike_share_one_plan(monkeypa
     table = pa.Table.from_pylist([flat_row(r, SETTLE_COLUMNS) for r in records])
     decided = []
     original = st._Planner._decided
-    monkeypatch.setattr(st._Planner, "_decided", lambda self, c, expected: decided.append(expected) or original(self, c, expected))
+    monkeypatch.setattr(st._Planner, "_decided", lambda self, c, expected, *answer: decided.append(expected) or original(self, c, expected, *answer))
     reasoner = Reasoner(PolicySet.load())
     got = st.settle_table(reasoner, table, 1, None)
     want = pa.Table.from_pydict(settle_rows(Reasoner(PolicySet.load()), ArrowRows(1, table).rows(), True, None), schema=SETTLE_SCHEMA)
