@@ -18,6 +18,11 @@ distinct date context, identity combination and key instead of once per row:
 A row takes the columnar path only where parse_person would accept it and read the same
 values, so every result and every error is decide_batch's on the parsed records;
 tests/test_batch_table.py checks this row by row on generated and adversarial tables.
+
+What does not depend on the date (identity cells split, facts, 待遇年度, 假设参数, 地区) is read
+once per table row (_row_cells); only the date relations are computed per decided row. That is
+what decide_on_dates is for: a settlement decides each claim as its person on the claim's date,
+2–3 dates per person, without copying the person's cells per claim.
 """
 from __future__ import annotations
 
