@@ -143,7 +143,10 @@ def run_partition(job: Job, rows: Rows) -> pa.Table:
     return table
 
 
-def run_chunk(job: Job, index: int, rows: Rows) -> pa.Table | dict[str, Any]:
+ChunkResult = pa.Table | dict[str, Any]  #: run_chunk's: the table, or the log entry of the chunk file written
+
+
+def run_chunk(job: Job, index: int, rows: Rows) -> ChunkResult:
     """What a runner ships to a worker: chunk `index` through run_partition, its result written to the
     run directory by this process when job.chunks_dir is set (then its chunk log entry is returned),
     else the table itself (a remote worker cannot reach the driver's files)."""
@@ -151,7 +154,7 @@ def run_chunk(job: Job, index: int, rows: Rows) -> pa.Table | dict[str, Any]:
     return save_chunk(Path(job.chunks_dir), index, job.run_tag, table) if job.chunks_dir else table
 
 
-def run_chunks(job: Job, chunks: list[tuple[int, Rows]]) -> list[tuple[int, pa.Table | dict[str, Any]]]:
+def run_chunks(job: Job, chunks: list[tuple[int, Rows]]) -> list[tuple[int, ChunkResult]]:
     """A task of several chunks (runners._tasks), in order."""
     return [(index, run_chunk(job, index, rows)) for index, rows in chunks]
 
@@ -253,5 +256,5 @@ def rules_digest(rules: str | Path) -> str:
     return files_digest(root, [*root.glob("*.rules"), *root.glob("parameters/*.yaml")])
 
 
-__all__ = ["ArrowRows", "DECIDE_SCHEMA", "ERROR_STATUS", "EngineMismatch", "Job", "CHUNK_SCHEMAS", "MODES", "RulesMismatch", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
+__all__ = ["ArrowRows", "CHUNK_SCHEMAS", "ChunkResult", "DECIDE_SCHEMA", "ERROR_STATUS", "EngineMismatch", "Job", "MODES", "RulesMismatch", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
            "rules_digest", "run_chunk", "run_chunks", "run_partition", "table_record"]

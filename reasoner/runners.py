@@ -5,8 +5,9 @@ in completion order — where the result is partition.run_chunk's: the chunk log
 chunk file the worker wrote (a runner whose workers share this machine's files:
 shares_files), or the Arrow table for the caller (reasoner.batch_run) to write. The caller
 records each chunk and assembles the output in input order, so which runner ran a chunk
-never shows in the result. Each runner keeps at most `window` chunks in flight, so the rows held in memory are
-bounded by window × chunk size whatever the input size.
+never shows in the result. Each runner keeps at most `window` tasks in flight (a task: one
+chunk, or the chunks of one Parquet row group), so the rows held in memory are bounded
+whatever the input size.
 
 - LocalRunner: run_partition in this process (one core; the reasoner's caches persist).
 - PoolRunner: a ProcessPoolExecutor over N workers (spawned, so no clingo state is ever
@@ -25,13 +26,10 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
-import pyarrow as pa
-
 from .chunk_files import ParquetSlice
-from .partition import Job, Rows, init_worker, run_chunk, run_chunks
+from .partition import ChunkResult, Job, Rows, init_worker, run_chunk, run_chunks
 
 Chunk = tuple[int, Rows]  #: (chunk index, rows as (row number, raw record), or a Parquet slice)
-Result = pa.Table | dict[str, Any]  #: run_chunk's: the table, or the entry of the chunk file written
 
 
 class Runner(Protocol):
@@ -39,7 +37,7 @@ class Runner(Protocol):
     workers: int  #: processes deciding at once: with more than one they share summaries (batch_run)
     shares_files: bool  #: the workers read the input and write chunk files on this machine (chunk_files)
 
-    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, Result]]: ...
+    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, ChunkResult]]: ...
 
     def close(self) -> None: ...
 
@@ -51,7 +49,7 @@ class LocalRunner:
     workers = 1
     shares_files = True
 
-    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, Result]]:
+    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, ChunkResult]]:
         for index, rows in chunks:
             yield index, run_chunk(job, index, rows)
 
@@ -96,8 +94,8 @@ class PoolRunner:
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=init_worker, initargs=(rules,))
 
-    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, Result]]:
-        def wait_some(futures: list[Future[Result]]) -> set[Future[Result]]:
+    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, ChunkResult]]:
+        def wait_some(futures: list[Future[Any]]) -> set[Future[Any]]:
             return wait(futures, return_when=FIRST_COMPLETED).done
 
         for future in _bounded(lambda task: self.pool.submit(run_chunks, job, task), wait_some, _tasks(chunks), 2 * self.workers):
@@ -127,7 +125,7 @@ class DaskRunner:
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
         self.shares_files = self.cluster is not None  # a scheduler elsewhere: its workers may be on other machines
 
-    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, Result]]:
+    def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, ChunkResult]]:
         from distributed import wait as dask_wait
 
         def submit(task: list[Chunk]) -> Any:
@@ -156,4 +154,4 @@ def make_runner(rules: str, workers: int | None = None, dask: str | None = None)
     return LocalRunner() if n == 1 else PoolRunner(n, rules)
 
 
-__all__ = ["Chunk", "Result", "DaskRunner", "LocalRunner", "PoolRunner", "Runner", "make_runner"]
+__all__ = ["Chunk", "DaskRunner", "LocalRunner", "PoolRunner", "Runner", "make_runner"]
