@@ -65,7 +65,7 @@ def settle_rows(reasoner: Reasoner, rows: Sequence[tuple[int, Any]], flat: bool,
         cells: dict[str, Any] = {"行号": number, "编号": p.id if p else raw_id(raw), "地区": p.region if p else None}
         if p is not None and pos not in errors:
             try:
-                cells |= settlement_cells(settle(reasoner, p, year))
+                cells |= _storable(settlement_cells(settle(reasoner, p, year)), p.id)
             except ROW_ERRORS as err:
                 errors[pos] = err
         if pos in errors:
@@ -74,6 +74,17 @@ def settle_rows(reasoner: Reasoner, rows: Sequence[tuple[int, Any]], flat: bool,
         for name in SETTLE_SCHEMA.names:
             out[name].append(cells.get(name))
     return out
+
+
+INT64_MAX = 2 ** 63 - 1
+
+
+def _storable(cells: dict[str, Any], person_id: str) -> dict[str, Any]:
+    """The totals as SETTLE_SCHEMA's int64 columns can hold them, or the row's error: thousands of
+    claims near the largest amount would otherwise fail the whole chunk when its table is built."""
+    if any(type(v) is int and abs(v) > INT64_MAX for v in cells.values()):
+        raise RecordError("就医", f"各笔就医的合计超过 {INT64_MAX:,} 分，超出结果表可记录的范围", person_id)
+    return cells
 
 
 def settlement_cells(settlements: list[Any]) -> dict[str, Any]:

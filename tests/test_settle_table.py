@@ -380,6 +380,17 @@ def test_the_largest_amounts_settle_identically_and_larger_ones_are_errors(reaso
     assert out.column("错误字段").to_pylist()[2] == "就医[0].政策范围内费用"
 
 
+def test_totals_beyond_int64_are_the_rows_error_and_the_chunk_goes_on(reasoner: Reasoner) -> None:
+    """9,300 claims of the largest amount (10¹⁵ 分 less one each) make totals above 2⁶³ − 1 分, which
+    no int64 output column holds: that row is an error on 就医 (it failed the whole chunk before),
+    the row after it is settled as usual, on both paths."""
+    claims = [_claim(编号=f"c{k}", 政策范围内费用=float(LARGEST), 基本医保支付=0) for k in range(9300)]
+    out = assert_same(reasoner, string_table([_odd(claims, 编号="MANY"), _odd(编号="P2")]), 1, None)
+    assert out.column("状态").to_pylist() == [ERROR, "已结算"]
+    assert out.column("错误字段").to_pylist() == ["就医", None]
+    assert out.column("医疗救助（分）").to_pylist()[0] is None
+
+
 # ------------------------------------------------------------------ (d) random mutations
 #: the persons hypothesis draws from (copied before each mutation): generated Longyan persons and
 #: the canonical() persons of the other four regions' cases
