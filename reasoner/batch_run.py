@@ -37,7 +37,7 @@ import pyarrow.csv as pacsv
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
-from .chunk_files import ParquetSlice, atomic, parquet_slices, save_chunk
+from .chunk_files import ParquetSlice, atomic, close_readers, parquet_slices, save_chunk
 from .partition import CHUNK_SCHEMAS, ERROR_STATUS, ArrowRows, Job, Rows, RulesMismatch, reasoner_for, rules_digest, table_record
 from .person import load_records, parse_person
 from .runners import Runner
@@ -294,6 +294,7 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
             if bar is not None:
                 bar.update(entry["count"])
     finally:
+        close_readers()  # the in-process runner read the input here: do not keep its last row group
         if bar is not None:
             bar.close()
     for stale in [k for k in manifest.chunks if k >= total_chunks]:  # the input got shorter: cannot happen with one hash

@@ -128,6 +128,11 @@ def _reader(s: ParquetSlice) -> _Reader:
     return reader
 
 
+def close_readers() -> None:
+    """Let this process's decoded row group go (a run in this process is over)."""
+    _READERS.clear()
+
+
 def parquet_slices(path: Path, chunk_size: int, max_group_rows: int) -> list[ParquetSlice] | None:
     """The chunks of a Parquet file as slices for workers to read, or None when a row group is larger
     than max_group_rows (a worker holds one decoded group: memory must not grow with the file)."""
@@ -141,4 +146,4 @@ def parquet_slices(path: Path, chunk_size: int, max_group_rows: int) -> list[Par
                          stat.st_size, stat.st_mtime_ns) for first in range(1, n + 1, chunk_size)]
 
 
-__all__ = ["InputChanged", "ParquetSlice", "atomic", "parquet_slices", "save_chunk"]
+__all__ = ["InputChanged", "ParquetSlice", "atomic", "close_readers", "parquet_slices", "save_chunk"]

@@ -227,6 +227,26 @@ def test_workers_read_the_same_parquet_rows_as_the_driver(tmp_path: Path) -> Non
     assert parquet_slices(src, 60, 76) is None  # a row group larger than a worker may hold: the driver reads
 
 
+def test_a_run_in_process_keeps_no_decoded_row_group(tmp_path: Path) -> None:
+    """The in-process runner reads its own Parquet slices too; the decoded row group it holds is
+    let go when the run ends (a service embedding batch runs would keep it otherwise)."""
+    from reasoner import chunk_files
+
+    src, out = tmp_path / "roster.parquet", tmp_path / "out.parquet"
+    write_roster(src, records("decide", 40, seed=2), DECIDE_COLUMNS)
+    seen: list[int] = []
+
+    class Watching(LocalRunner):
+        def map(self, job, chunks):
+            for index, result in super().map(job, chunks):
+                seen.append(len(chunk_files._READERS))
+                yield index, result
+
+    _run(Job("decide", RULES, flat=True), src, out, Watching(), 15)
+    assert seen == [1, 1, 1] and not chunk_files._READERS
+    assert pq.read_table(out).num_rows == 40
+
+
 def test_a_worker_refuses_an_input_changed_during_the_run(tmp_path: Path) -> None:
     from reasoner.chunk_files import InputChanged, parquet_slices
 
