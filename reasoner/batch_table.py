@@ -450,7 +450,7 @@ def _row_cells(columns: dict[str, pa.Array], n: int) -> _RowCells:
                      _identity_cells(columns.get("身份"), n), _Facts(columns))
 
 
-def _columnar(batch: _Batch, records: TableRecords, cells: _RowCells, rows_of: np.ndarray, days: np.ndarray,
+def _columnar(batch: _Batch, cells: _RowCells, rows_of: np.ndarray, days: np.ndarray,
               days_ok: np.ndarray, out: np.ndarray) -> list[int]:
     """Decide the rows (table row rows_of[i] on day days[i]) whose cells are canonical into out;
     return the rows left for the exact path."""
@@ -545,7 +545,7 @@ def _decide(reasoner: Reasoner, records: TableRecords, days: np.ndarray | None, 
         exact = list(range(n))
     else:
         rows_of = np.arange(n) if records.rows_of is None else records.rows_of
-        exact = _columnar(batch, records, _row_cells(records.columns, records.table.num_rows), rows_of, days, days_ok, out)
+        exact = _columnar(batch, _row_cells(records.columns, records.table.num_rows), rows_of, days, days_ok, out)
     exact.sort()
     records.load(exact)
     for i in exact:
