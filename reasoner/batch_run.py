@@ -15,19 +15,20 @@ recorded (or whose line a crash cut short) is simply recomputed. Rerunning the s
 a crash or a kill skips the recorded chunks and produces the same output as an uninterrupted run;
 a run with another input, other rules, other options or another engine starts over (and says so).
 
-When every chunk is done the chunk files are concatenated, in input order, into OUT
-(Parquet or CSV through Arrow; CSV with a BOM so that Excel reads the Chinese), again
-through a temporary file. Every input row appears exactly once: a result row or an error
+The chunk files are concatenated, in input order, into OUT (Parquet or CSV through Arrow;
+CSV with a BOM so that Excel reads the Chinese) while the run goes on — chunk k as soon as it
+and every chunk before it are done — into a temporary file renamed at the end. Every input row appears exactly once: a result row or an error
 row with its row number and a Chinese reason. The run directory is kept: it is what
 `reasoner batch explain OUT ROW` reads to recompute the full justification of one row.
 """
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -285,21 +286,26 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
             entry = manifest.chunks.get(index)
             if entry is not None and entry["count"] == len(rows) and entry["rows"] == list(_numbers(rows)):
                 continue
+            manifest.chunks.pop(index, None)  # an entry that does not fit is not written out (_in_order)
             yield index, rows
 
-    try:
-        for index, result in runner.map(job, todo()):
-            entry = result if isinstance(result, dict) else save_chunk(run_dir, index, tag, result)
-            manifest.record(run_dir, index, entry)
+    def finished() -> Iterator[int]:
+        """Each chunk's index as its result is recorded (runners yield in completion order)."""
+        try:
+            for index, result in runner.map(job, todo()):
+                entry = result if isinstance(result, dict) else save_chunk(run_dir, index, tag, result)
+                manifest.record(run_dir, index, entry)
+                if bar is not None:
+                    bar.update(entry["count"])
+                yield index
+        finally:
+            close_readers()  # the in-process runner read the input here: do not keep its last row group
             if bar is not None:
-                bar.update(entry["count"])
-    finally:
-        close_readers()  # the in-process runner read the input here: do not keep its last row group
-        if bar is not None:
-            bar.close()
+                bar.close()
+
+    _write_output(out, out_format, CHUNK_SCHEMAS[job.mode], _in_order(run_dir, manifest, finished(), lambda: total_chunks))
     for stale in [k for k in manifest.chunks if k >= total_chunks]:  # the input got shorter: cannot happen with one hash
         del manifest.chunks[stale]
-    _assemble(run_dir, manifest, total_chunks, out, out_format, job.mode)
     statuses: dict[str, int] = {}
     for entry in manifest.chunks.values():
         for status, count in entry["status"].items():
@@ -321,28 +327,37 @@ def _slices(path: Path, chunk_size: int) -> list[ParquetSlice] | None:
     return parquet_slices(path, chunk_size, max(4 * chunk_size, MAX_GROUP_ROWS))
 
 
-def _assemble(run_dir: Path, manifest: Manifest, total: int, out: Path, out_format: str, mode: str) -> None:
-    """Concatenate the chunk files in input order into out, one chunk in memory at a time."""
-    missing = [k for k in range(total) if k not in manifest.chunks]
-    if missing:
-        raise BatchRunError(f"批处理未完成：第 {missing[0]} 块没有结果")
-    schema = CHUNK_SCHEMAS[mode]
+def _in_order(run_dir: Path, manifest: Manifest, finished: Iterator[int], total: Callable[[], int]) -> Iterator[pa.Table]:
+    """The chunk tables in input order, each as soon as it and every chunk before it are done, so the
+    output is written while the workers run (one chunk in memory at a time); total() is the number
+    of chunks, known once finished is exhausted."""
+    ready = 0
 
-    def chunks() -> Iterator[pa.Table]:
-        for k in range(total):
-            yield feather.read_table(run_dir / manifest.chunks[k]["file"]).cast(schema)
+    def read(k: int) -> pa.Table:
+        return feather.read_table(run_dir / manifest.chunks[k]["file"])
 
+    for _ in itertools.chain(finished, [None]):
+        while ready in manifest.chunks and ready < total():
+            yield read(ready)
+            ready += 1
+    if ready < total():
+        raise BatchRunError(f"批处理未完成：第 {ready} 块没有结果")
+
+
+def _write_output(out: Path, out_format: str, schema: pa.Schema, tables: Iterator[pa.Table]) -> None:
+    """The chunk tables into out through a temporary file: Parquet without the Arrow schema (readers
+    see the dictionary columns as plain text), or CSV with a BOM so that Excel reads the Chinese."""
     def write(tmp: Path) -> None:
-        if out_format == "parquet":  # without the Arrow schema: readers see the dictionary columns as plain text
+        if out_format == "parquet":
             with pq.ParquetWriter(tmp, schema, store_schema=False) as writer:
-                for table in chunks():
-                    writer.write_table(table)
+                for table in tables:
+                    writer.write_table(table.cast(schema))
             return
         with open(tmp, "wb") as handle:
             handle.write("\ufeff".encode())
             with pacsv.CSVWriter(handle, schema) as writer:
-                for table in chunks():
-                    writer.write_table(table)
+                for table in tables:
+                    writer.write_table(table.cast(schema))
 
     atomic(out, write)
 

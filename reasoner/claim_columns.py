@@ -167,7 +167,9 @@ def _arrow_claims(cells: pa.Array, names: list[str]) -> tuple[np.ndarray, pa.Arr
     chunk holds anything that reader might read otherwise than json.loads: then the chunk is read by
     CellReader.claims. Rows whose cell is empty or mentions null (absent and null differ for parse_person,
     not for Arrow) are left out here — read as no claims, so they go the exact way."""
-    usable = _filled(pc.is_valid(cells)) & ~_filled(pc.match_substring_regex(cells, "null|\n|\r"))
+    usable = _filled(pc.is_valid(cells))
+    if _may_hold(cells, b"null", b"\n", b"\r"):
+        usable &= ~_filled(pc.match_substring_regex(cells, "null|\n|\r"))
     text = pc.if_else(pa.array(usable), cells, "[]")
     lines = pc.binary_join_element_wise('{"c":', text, "}\n", "")
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + len(lines) + 1]
@@ -185,6 +187,24 @@ def _arrow_claims(cells: pa.Array, names: list[str]) -> tuple[np.ndarray, pa.Arr
             or len(fields.field("事实").type) != len(names):
         return None
     return usable, listed
+
+
+def _may_hold(cells: pa.Array, *needles: bytes) -> bool:
+    """Whether the cells' bytes, end to end, hold one of the needles (a needle across two cells is a
+    false alarm: the caller then checks cell by cell): ≈ 1 ms for 4 MB, against 8 ms for a regex
+    over every cell."""
+    data = cells.buffers()[2]
+    if data is None:
+        return False
+    offsets = np.frombuffer(cells.buffers()[1], dtype=np.int32, count=len(cells) + 1, offset=cells.offset * 4)
+    text = np.frombuffer(data, dtype=np.uint8)[int(offsets[0]):int(offsets[-1])]
+    for needle in needles:
+        at = np.flatnonzero(text[:len(text) - len(needle) + 1] == needle[0])
+        for k in range(1, len(needle)):
+            at = at[text[at + k] == needle[k]]
+        if len(at):
+            return True
+    return False
 
 
 def _arrow_read(usable: np.ndarray, listed: pa.Array, year: int | None) -> tuple[np.ndarray, ClaimColumns]:

@@ -247,6 +247,28 @@ def test_a_run_in_process_keeps_no_decoded_row_group(tmp_path: Path) -> None:
     assert pq.read_table(out).num_rows == 40
 
 
+def test_the_output_is_written_in_input_order_while_chunks_finish(tmp_path: Path) -> None:
+    """Chunks may finish in any order: the output is still in input order and the same bytes, and it
+    is written while the run goes on (a temporary file beside it), not after the last chunk."""
+    src = tmp_path / "roster.parquet"
+    write_roster(src, records("decide", 60, seed=4, bad=0.05), DECIDE_COLUMNS)
+    job = Job("decide", RULES, flat=True)
+    _run(job, src, tmp_path / "inline.parquet", LocalRunner(), 15)
+    written: list[int] = []
+
+    class Reversed(LocalRunner):
+        def map(self, job, chunks):
+            done = list(super().map(job, chunks))
+            for index, result in reversed(done):
+                yield index, result
+                written.append(sum(f.stat().st_size for f in tmp_path.glob(".reversed.parquet.*.tmp")))
+
+    _run(job, src, tmp_path / "reversed.parquet", Reversed(), 15)
+    assert (tmp_path / "reversed.parquet").read_bytes() == (tmp_path / "inline.parquet").read_bytes()
+    assert written[0] == written[1] == written[2] < written[3]  # chunk 0 came last: then chunks 0–3 were written
+    assert not list(tmp_path.glob(".reversed.parquet.*.tmp"))
+
+
 def test_a_worker_refuses_an_input_changed_during_the_run(tmp_path: Path) -> None:
     from reasoner.chunk_files import InputChanged, parquet_slices
 
