@@ -52,6 +52,7 @@ import numpy as np
 from . import ast
 from .batch_columns import _bool_column, _frac, _money_column, _other_column, _times
 from .batch_summary import BatchConsistencyError, BatchResult, ItemSummary, Summary, _person
+from .codes import first_seen
 from .compile import CompiledPolicy
 from .decide import Prepared, Reasoner
 from .numeric import OPS, Evaluated, _side, month_relation, parse_money
@@ -486,8 +487,8 @@ class _Batch:
                 if first[u] < 0:
                     first[u] = pos
         else:
-            u_arr, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-            uniq = u_arr.tolist()
+            first, inverse = first_seen(key)
+            uniq = key[first].tolist()
         sidx = np.empty(len(uniq), dtype=np.int32)
         unresolved = []
         for u_pos, (u, f) in enumerate(zip(uniq, first.tolist())):

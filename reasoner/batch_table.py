@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .batch import BatchResult, FactColumns, _Batch, _Ctx, _detach
+from .codes import first_seen
 from .decide import Reasoner
 from .numeric import FALSE_TEXTS, TRUE_TEXTS
 from .person import JSON_COLUMNS, Person, RecordError, parse_person, table_record
@@ -295,9 +296,9 @@ def _identities(batch: _Batch, cells: _IdentityCells | None, rows_of: np.ndarray
         packed |= np.where(has, (code + 1) << (_ENTRY_BITS * k), 0)
     usable = fast & cells.good[rows_of]
     cid[~usable] = -1
-    values, inverse = np.unique(packed[usable], return_inverse=True)
-    ids = np.array([_claims_id(batch, value, cells.pair_text) for value in values.tolist()], dtype=np.int64)
-    cid[usable] = ids[inverse.reshape(-1)]
+    first, inverse = first_seen(packed[usable])
+    ids = np.array([_claims_id(batch, value, cells.pair_text) for value in packed[usable][first].tolist()], dtype=np.int64)
+    cid[usable] = ids[inverse]
     return cid
 
 
@@ -416,9 +417,8 @@ def _distinct(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         packed = np.zeros(len(keys), dtype=np.int64)
         for k in range(keys.shape[1]):
             packed = packed * int(radix[k]) + (keys[:, k] - low[k])
-        _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
-    else:
-        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        return first_seen(packed)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
     return first, inverse.reshape(-1)
 
 

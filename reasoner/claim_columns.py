@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from .batch_table import _EPOCH, _dates, _filled
+from .codes import pack_codes
 from .decide import Reasoner
 from .person import Catastrophic, RecordError, _catastrophic
 
@@ -232,19 +233,6 @@ def _arrow_read(usable: np.ndarray, listed: pa.Array, year: int | None) -> tuple
     return ok, read
 
 
-def pack_codes(columns: list[np.ndarray], n: int) -> np.ndarray:
-    """One int64 code per row, equal exactly where every column is equal (columns of codes ≥ −1)."""
-    code = np.zeros(n, dtype=np.int64)
-    width = 1
-    for column in columns:
-        base = int(column.max(initial=-1)) + 2
-        if width * base >= 1 << 62:  # too many combinations to pack: number the distinct rows instead
-            return np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)[1].reshape(-1)
-        code += (column + 1) * width
-        width *= base
-    return code
-
-
 def _fen_column(x: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """_fen on a column of JSON numbers read as doubles (JSON integers below 10¹² 元 are exact doubles)."""
     v = np.asarray(x.to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -275,4 +263,4 @@ def read_claims(columns: dict[str, pa.Array], year: int | None, names: list[str]
     return ok, read, ordinary, [None if isinstance(f, Exception) else f for f in found]
 
 
-__all__ = ["ClaimColumns", "claim_fact_names", "pack_codes", "read_claims"]
+__all__ = ["ClaimColumns", "claim_fact_names", "read_claims"]

@@ -18,6 +18,7 @@ from math import lcm
 
 import numpy as np
 
+from .codes import first_seen
 from .person import Catastrophic
 from .settle_plan import ClaimPlan, ProjectPlan
 
@@ -96,7 +97,9 @@ def settle_claims(claims: Claims, plans: list[ClaimPlan], ordinaries: list[Catas
 def _params(claims: Claims, plans: list[ClaimPlan], ordinaries: list[Catastrophic | None]) -> tuple[np.ndarray, list[tuple[Catastrophic | None, str]]]:
     """Per claim an index into the distinct (parameters, missing note) its plan and ordinary parameters give."""
     width = max(len(ordinaries), 1)
-    distinct, inverse = np.unique(claims.plan * width + claims.ordinary, return_inverse=True)
+    pairs = claims.plan * width + claims.ordinary
+    first, inverse = first_seen(pairs)
+    distinct = pairs[first]
     index: dict[tuple[int, str], int] = {}  # equal parameters (one object per content: person._catastrophic, settle._tilted) once
     found: list[tuple[Catastrophic | None, str]] = []
     remap = []
@@ -106,7 +109,7 @@ def _params(claims: Claims, plans: list[ClaimPlan], ordinaries: list[Catastrophi
         if k == len(found):
             found.append(params)
         remap.append(k)
-    return np.array(remap, dtype=np.int64)[inverse.reshape(-1)], found
+    return np.array(remap, dtype=np.int64)[inverse], found
 
 
 def _catastrophic(claims: Claims, rows: np.ndarray, params: tuple[np.ndarray, list[tuple[Catastrophic | None, str]]],

@@ -36,7 +36,8 @@ from .batch import ROW_ERRORS, _cache, _per_person_fact
 from .batch_rows import SETTLE_SCHEMA, settle_rows
 from .batch_summary import BatchConsistencyError
 from .batch_table import TableRecords, _text_columns, decide_on_dates
-from .claim_columns import ClaimColumns, claim_fact_names, pack_codes, read_claims
+from .claim_columns import ClaimColumns, claim_fact_names, read_claims
+from .codes import first_seen, pack_codes
 from .compile import CompiledPolicy
 from .decide import PersonParts, Reasoner, _atom_names, _convert
 from .numeric import evaluate_atom
@@ -275,12 +276,12 @@ def _plan_claims(reasoner: Reasoner, records: TableRecords, columns: dict[str, p
     if len(claims_at):
         # one lookup per distinct (person key, 类别, 事实); claims whose policy's conditions read amounts one by one
         keys = pack_codes([person_key, read.kind_code[claims_at], read.fact_code[claims_at]], len(claims_at))
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        first, inverse = first_seen(keys)
         found = np.full(len(first) + 1, -1, dtype=np.int64)
-        for u in np.argsort(first).tolist():  # in claim order: a person's new claims one after another (PersonParts)
-            pk, f = int(person_key[first[u]]), int(first[u])
+        for u, f in enumerate(first.tolist()):  # in claim order: a person's new claims one after another (PersonParts)
+            pk = int(person_key[f])
             found[u] = planner.plan(pk, int(claims_at[f])) if pk >= 0 and not planner.reads(pk) else -2
-        plan[claims_at] = found[inverse.reshape(-1)]
+        plan[claims_at] = found[inverse]
         for c in claims_at[plan[claims_at] == -2].tolist():
             pk = int(person_key[np.searchsorted(claims_at, c)])
             plan[c] = planner.plan(pk, c) if pk >= 0 else -1
@@ -357,12 +358,12 @@ def _counts(n: int, rows: np.ndarray, starts: np.ndarray, status: np.ndarray) ->
         counts.append(count)
         first_at = np.minimum.reduceat(np.where(here, position, len(status)), starts) - starts
         firsts.append(np.where(count > 0, first_at, -1))  # the same for every row without the status: rows share texts
-    distinct, first, which = np.unique(pack_codes(firsts + counts, len(starts)), return_index=True, return_inverse=True)
+    first, which = first_seen(pack_codes(firsts + counts, len(starts)))
     texts = []
     for k in first.tolist():
         present = sorted((int(firsts[code][k]), code) for code in range(len(STATUS_TEXT)) if counts[code][k])
         texts.append("；".join(f"{STATUS_TEXT[code]} {int(counts[code][k])}" for _, code in present))
-    return _texts(n, rows, texts, which.reshape(-1))
+    return _texts(n, rows, texts, which)
 
 
 def _missing(n: int, parent: np.ndarray, missing: dict[int, tuple[str, ...]]) -> list[Any]:

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 from .batch_summary import Summary
+
+FLUSH_SECONDS = 0.05  #: at most this long between a put and the other workers seeing it (besides the batch's end)
 
 
 class SummaryStore:
@@ -30,6 +33,7 @@ class SummaryStore:
         self.path = str(path)
         self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         self._pending: list[tuple[str, bytes]] = []
+        self._flushed = time.monotonic()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute("CREATE TABLE IF NOT EXISTS summaries (key TEXT PRIMARY KEY, summary BLOB NOT NULL)")
@@ -39,9 +43,12 @@ class SummaryStore:
         return None if row is None else pickle.loads(row[0])
 
     def put(self, key: Any, summary: Summary) -> None:
-        """Keep a summary for the next flush (one transaction per batch: a commit per summary cost
-        about as much as deciding it)."""
+        """Keep a summary for the next flush: at the end of the batch, or sooner once FLUSH_SECONDS
+        have passed since the last — a commit per summary cost about as much as deciding it, and
+        one per batch left the other workers deciding the same first keys all through a chunk."""
         self._pending.append((repr(key), pickle.dumps(summary)))
+        if time.monotonic() - self._flushed >= FLUSH_SECONDS:
+            self.flush()
 
     def flush(self) -> None:
         if not self._pending:
@@ -52,6 +59,7 @@ class SummaryStore:
         except sqlite3.OperationalError:  # busy past the timeout: these summaries are only not shared
             pass
         self._pending.clear()
+        self._flushed = time.monotonic()
 
     def close(self) -> None:
         self.flush()

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from bench.roster import DECIDE_COLUMNS, flat_row, records
 from reasoner.batch_table import decide_table
+from reasoner.codes import first_seen
 from reasoner.partition import ArrowRows, Job, reasoner_for, run_partition
 from reasoner.policies import bundled_rules_dir
 
@@ -239,3 +241,16 @@ def test_dates_read_from_the_bytes_are_what_fromisoformat_reads(cells: list[str 
             expected = None
         assert good == (expected is not None), cell
         assert not good or day == expected
+
+
+@given(st.lists(st.integers(min_value=-(2 ** 63), max_value=2 ** 63 - 1) | st.integers(min_value=0, max_value=5), max_size=200))
+@settings(max_examples=200, deadline=None)
+def test_first_seen_numbers_values_in_order_of_first_appearance(values: list[int]) -> None:
+    """codes.first_seen, which replaced np.unique on the keys of every chunk: each distinct value once,
+    at its first position, in that order, and every row's index back to its value."""
+    keys = np.array(values, dtype=np.int64)
+    first, inverse = first_seen(keys)
+    expected = list(dict.fromkeys(values))
+    assert keys[first].tolist() == expected
+    assert first.tolist() == [values.index(v) for v in expected]
+    assert keys[first][inverse].tolist() == values
