@@ -93,6 +93,10 @@ class PoolRunner:
         self.workers = workers
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=init_worker, initargs=(rules,))
+        # a pool spawns its workers at the first submits: start them all now, so that their imports and
+        # policies load while the caller hashes the input and opens the run (≈ 0.3 s of a 10⁶-row file)
+        for _ in range(workers):
+            self.pool.submit(os.getpid)
 
     def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, ChunkResult]]:
         def wait_some(futures: list[Future[Any]]) -> set[Future[Any]]:
