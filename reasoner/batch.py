@@ -137,6 +137,8 @@ class _Known:
 class _Cache:
     def __init__(self) -> None:
         self.ctx_by_raw: dict[tuple[Any, ...], _Ctx | Exception] = {}
+        self.ctx_by_cells: dict[tuple[int, int, int, int], _Ctx | Exception | None] = {}  #: batch_table._contexts' own
+        self.cell_ids: dict[Any, int] = {}  #: interned cell values (地区 texts, 假设参数 items) for ctx_by_cells
         self.ctx_by_values: dict[tuple[Any, ...], _Ctx] = {}
         self.ctxs: list[_Ctx] = []
         self.plans: dict[str, _Plan] = {}
