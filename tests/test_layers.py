@@ -123,3 +123,27 @@ def test_signatures_with_one_key_have_one_answer_outside_the_layer_in_every_poli
             assert seen[1] == content, (policy.name, seen[0], sig)
             merged += seen[0].claims != sig.claims
         assert merged > 20, policy.name  # the key does put different claims together
+
+
+@pytest.mark.parametrize("justify", [False, True])
+def test_the_layer_solved_on_its_own_gives_the_whole_programs_interface_atoms(justify: bool) -> None:
+    """GroundPolicy.key solves the identity layer on its own program (Layer.program: its rules, the
+    facts, the claims' #external declarations): for random claims in each of the five policies, the
+    interface atoms must be those of a solve of the whole program with no condition known."""
+    rng = random.Random(11)
+    reasoner = Reasoner(PolicySet.load())
+    for policy in reasoner.policies.policies.values():
+        header = policy.source.header
+        person = Person("p", header.region.text, header.start or dt.date(2024, 1, 1), ())
+        ground = reasoner._ground(policy, reasoner._context(policy, person, set()), justify=justify)
+        names = sorted({name for name, _ in ground.layer.interface})
+        held = 0
+        for _ in range(300):
+            claims = tuple(sorted({(rng.choice(sorted(policy.identities)), rng.choice(sorted(policy.departments)),
+                                    rng.choice(RELATIONS), rng.choice(["", "before_month", "same_month"]))
+                                   for _ in range(rng.randint(0, 3))}))
+            whole = ground.solve(Signature(claims, ()))
+            expected = tuple((name, args) for name in names for args in sorted(whole.get(name), key=repr))
+            assert ground.key(Signature(claims, ())).layer == expected, (policy.name, claims)
+            held += bool(expected)
+        assert held >= 5, policy.name  # identities do hold: the comparison is not between empty layers
