@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -104,19 +105,14 @@ def test_signatures_with_one_key_have_one_answer_outside_the_layer_in_every_poli
     claims, conditions and 就医类别 for each of the five policies; signatures that GroundPolicy.key
     puts together must have the same answer set once the layer is left out."""
     rng = random.Random(7)
-    reasoner = Reasoner(PolicySet.load())
-    for policy in reasoner.policies.policies.values():
-        header = policy.source.header
-        person = Person("p", header.region.text, header.start or dt.date(2024, 1, 1), ())
-        ground = reasoner._ground(policy, reasoner._context(policy, person, set()), justify=False)
+    for reasoner, policy, ground in _groundings(justify=False):
         kinds = ["", *sorted(reasoner._layout(policy).claim_kinds)]
         by_key: dict[Any, tuple[Signature, Any]] = {}
         merged = 0
         for _ in range(400):
-            claims = {(rng.choice(sorted(policy.identities)), rng.choice(sorted(policy.departments)),
-                       rng.choice(RELATIONS), rng.choice(["", "before_month", "same_month"])) for _ in range(rng.randint(0, 3))}
+            claims = _random_claims(rng, policy)
             atoms = tuple(sorted((aid, rng.random() < 0.5) for aid in policy.atoms if rng.random() < 0.8))
-            sig = Signature(tuple(sorted(claims)), atoms, rng.choice(kinds))
+            sig = Signature(claims, atoms, rng.choice(kinds))
             content = ground.solve(sig).without(ground.layer.names).content()
             key = ground.key(sig)
             seen = by_key.setdefault(key, (sig, content))
@@ -131,19 +127,28 @@ def test_the_layer_solved_on_its_own_gives_the_whole_programs_interface_atoms(ju
     facts, the claims' #external declarations): for random claims in each of the five policies, the
     interface atoms must be those of a solve of the whole program with no condition known."""
     rng = random.Random(11)
-    reasoner = Reasoner(PolicySet.load())
-    for policy in reasoner.policies.policies.values():
-        header = policy.source.header
-        person = Person("p", header.region.text, header.start or dt.date(2024, 1, 1), ())
-        ground = reasoner._ground(policy, reasoner._context(policy, person, set()), justify=justify)
+    for _, policy, ground in _groundings(justify):
         names = sorted({name for name, _ in ground.layer.interface})
         held = 0
         for _ in range(300):
-            claims = tuple(sorted({(rng.choice(sorted(policy.identities)), rng.choice(sorted(policy.departments)),
-                                    rng.choice(RELATIONS), rng.choice(["", "before_month", "same_month"]))
-                                   for _ in range(rng.randint(0, 3))}))
+            claims = _random_claims(rng, policy)
             whole = ground.solve(Signature(claims, ()))
             expected = tuple((name, args) for name in names for args in sorted(whole.get(name), key=repr))
             assert ground.key(Signature(claims, ())).layer == expected, (policy.name, claims)
             held += bool(expected)
         assert held >= 5, policy.name  # identities do hold: the comparison is not between empty layers
+
+
+def _groundings(justify: bool) -> Iterator[tuple[Reasoner, Any, Any]]:
+    """Each of the five bundled policies with its grounding at its start date (no fact known)."""
+    reasoner = Reasoner(PolicySet.load())
+    for policy in reasoner.policies.policies.values():
+        header = policy.source.header
+        person = Person("p", header.region.text, header.start or dt.date(2024, 1, 1), ())
+        yield reasoner, policy, reasoner._ground(policy, reasoner._context(policy, person, set()), justify=justify)
+
+
+def _random_claims(rng: random.Random, policy: Any) -> tuple[tuple[str, str, str, str], ...]:
+    """Up to three identity claims of the policy's names and departments, as a signature holds them."""
+    return tuple(sorted({(rng.choice(sorted(policy.identities)), rng.choice(sorted(policy.departments)),
+                          rng.choice(RELATIONS), rng.choice(["", "before_month", "same_month"])) for _ in range(rng.randint(0, 3))}))
