@@ -17,9 +17,10 @@ a run with another input, other rules, other options or another engine starts ov
 
 The chunk files are concatenated, in input order, into OUT (Parquet or CSV through Arrow;
 CSV with a BOM so that Excel reads the Chinese) while the run goes on — chunk k as soon as it
-and every chunk before it are done — into a temporary file renamed at the end. Every input row appears exactly once: a result row or an error
-row with its row number and a Chinese reason. The run directory is kept: it is what
-`reasoner batch explain OUT ROW` reads to recompute the full justification of one row.
+and every chunk before it are done — into a temporary file renamed at the end. Every input row
+appears exactly once: a result row or an error row with its row number and a Chinese reason.
+The run directory is kept: it is what `reasoner batch explain OUT ROW` reads to recompute the
+full justification of one row.
 """
 from __future__ import annotations
 
@@ -332,13 +333,9 @@ def _in_order(run_dir: Path, manifest: Manifest, finished: Iterator[int], total:
     output is written while the workers run (one chunk in memory at a time); total() is the number
     of chunks, known once finished is exhausted."""
     ready = 0
-
-    def read(k: int) -> pa.Table:
-        return feather.read_table(run_dir / manifest.chunks[k]["file"])
-
     for _ in itertools.chain(finished, [None]):
         while ready in manifest.chunks and ready < total():
-            yield read(ready)
+            yield feather.read_table(run_dir / manifest.chunks[ready]["file"])
             ready += 1
     if ready < total():
         raise BatchRunError(f"批处理未完成：第 {ready} 块没有结果")

@@ -516,6 +516,7 @@ _UNSEEN = object()
 
 
 def _context(batch: _Batch, raw_key: tuple[Any, ...]) -> _Ctx | Exception | None:
+    """The context of a new (地区, 日期, 待遇年度, 假设参数); None when parse_person refuses those cells."""
     ctx = batch.cache.ctx_by_raw.get(raw_key)
     if ctx is not None:
         return ctx
