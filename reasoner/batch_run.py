@@ -271,8 +271,9 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
         leftover.unlink()
     manifest = _open_run(run_dir, _identity(job, input_path, chunk_size), note)
     tag = _tag(manifest.identity)
+    shared = runner.reaches(input_path, run_dir)  # the workers read their own rows and write their own chunks
     job = replace(job, rules_sha256=manifest.identity["rules_sha256"], engine_sha256=manifest.identity["engine_sha256"],  # workers check
-                  chunks_dir=str(run_dir) if runner.shares_files else "", run_tag=tag)
+                  chunks_dir=str(run_dir) if shared else "", run_tag=tag)
     if runner.workers > 1:  # one process has nobody to share with: the store would only cost
         job = replace(job, summaries=str(run_dir / "summaries.sqlite3"), one_thread=True)
     resumed = len(manifest.chunks)
@@ -281,7 +282,7 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
 
     def todo() -> Iterator[tuple[int, Rows]]:
         nonlocal total_chunks
-        slices = _slices(input_path, chunk_size) if runner.shares_files else None
+        slices = _slices(input_path, chunk_size) if shared else None
         for index, rows in enumerate(slices or input_chunks(input_path, chunk_size)):
             total_chunks = index + 1
             entry = manifest.chunks.get(index)

@@ -8,7 +8,9 @@ decide the 待遇 texts came back the same way (≈ 700 MB). When the workers sh
 (the process pool, a local Dask cluster, the in-process runner) the driver sends a worker only
 where its rows are (ParquetSlice: path and row numbers) and where its result goes (the run
 directory); the worker reads its rows, writes its chunk file atomically and returns the chunk's
-log entry. A remote Dask cluster still receives rows and returns tables.
+log entry. A Dask cluster elsewhere does the same when every one of its workers sees the run's
+files as the driver does (a shared file system: sees_files, asked of each worker at the start of
+the run); otherwise its workers receive rows and return tables.
 
 A chunk file's name carries the run's identity tag, so a worker of an earlier run, killed with its
 driver while finishing a chunk, cannot overwrite a chunk of another run in the same directory.
@@ -56,6 +58,18 @@ def save_chunk(run_dir: Path, index: int, tag: str, table: pa.Table) -> dict[str
 
 
 # ------------------------------------------------------------------ Parquet rows read by the worker
+def sees_files(probe: str, token: str, input_path: str, size: int, mtime_ns: int) -> bool:
+    """Run on a worker: whether it sees the driver's run directory (the probe file the driver just
+    wrote there, with its token, and room to write) and the same input file (path, size, mtime)."""
+    try:
+        if Path(probe).read_text(encoding="utf-8") != token or not os.access(Path(probe).parent, os.W_OK):
+            return False
+        stat = os.stat(input_path)
+    except OSError:
+        return False
+    return stat.st_size == size and stat.st_mtime_ns == mtime_ns
+
+
 class InputChanged(RuntimeError):
     """The input file is not the one the run started with (Chinese message)."""
 

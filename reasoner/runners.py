@@ -2,8 +2,8 @@
 
 Every runner takes the same (job, chunks) and yields (chunk index, result) as chunks finish —
 in completion order — where the result is partition.run_chunk's: the chunk log entry of the
-chunk file the worker wrote (a runner whose workers share this machine's files:
-shares_files), or the Arrow table for the caller (reasoner.batch_run) to write. The caller
+chunk file the worker wrote (when every worker sees the run's files: reaches), or the Arrow
+table for the caller (reasoner.batch_run) to write. The caller
 records each chunk and assembles the output in input order, so which runner ran a chunk
 never shows in the result. Each runner keeps at most `window` tasks in flight (a task: one
 chunk, or the chunks of one Parquet row group), so the rows held in memory are bounded
@@ -15,18 +15,23 @@ whatever the input size.
   keeps its Reasoner — groundings, answer sets, batch keys — across all its chunks.
 - DaskRunner: a distributed.Client on a scheduler address, or a LocalCluster
   (processes, one thread per worker: clingo controls are not shared between threads); the
-  worker-side Reasoner is kept by the same per-process cache (partition.reasoner_for).
+  worker-side Reasoner is kept by the same per-process cache (partition.reasoner_for). The
+  workers of a scheduler elsewhere read their own rows and write their own chunk files when
+  each of them sees the run's files (a shared file system, asked once per run); otherwise
+  the rows travel to them and the tables back.
 """
 from __future__ import annotations
 
 import itertools
 import multiprocessing
 import os
+import secrets
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
 from typing import Any, Protocol
 
-from .chunk_files import ParquetSlice
+from .chunk_files import ParquetSlice, sees_files
 from .partition import ChunkResult, Job, Rows, init_worker, run_chunk, run_chunks
 
 Chunk = tuple[int, Rows]  #: (chunk index, rows as (row number, raw record), or a Parquet slice)
@@ -35,7 +40,10 @@ Chunk = tuple[int, Rows]  #: (chunk index, rows as (row number, raw record), or 
 class Runner(Protocol):
     name: str
     workers: int  #: processes deciding at once: with more than one they share summaries (batch_run)
-    shares_files: bool  #: the workers read the input and write chunk files on this machine (chunk_files)
+    def reaches(self, input_path: Path, run_dir: Path) -> bool:
+        """Whether every worker sees the input and the run directory as this process does: then the
+        workers read their own rows and write their own chunk files (chunk_files)."""
+        ...
 
     def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, ChunkResult]]: ...
 
@@ -47,7 +55,9 @@ class LocalRunner:
 
     name = "本进程"
     workers = 1
-    shares_files = True
+
+    def reaches(self, input_path: Path, run_dir: Path) -> bool:
+        return True
 
     def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, ChunkResult]]:
         for index, rows in chunks:
@@ -87,7 +97,9 @@ class PoolRunner:
     """A process pool over `workers` cores; each worker keeps its Reasoner across chunks."""
 
     name = "进程池"
-    shares_files = True
+
+    def reaches(self, input_path: Path, run_dir: Path) -> bool:
+        return True
 
     def __init__(self, workers: int, rules: str):
         self.workers = workers
@@ -127,7 +139,21 @@ class DaskRunner:
         else:
             self.client = Client(address)
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
-        self.shares_files = self.cluster is not None  # a scheduler elsewhere: its workers may be on other machines
+
+    def reaches(self, input_path: Path, run_dir: Path) -> bool:
+        """A local cluster does; a scheduler elsewhere is asked: each of its workers must read the
+        probe the driver writes into the run directory and see the same input file."""
+        if self.cluster is not None:
+            return True
+        token = secrets.token_hex(16)
+        probe = run_dir / f".probe-{token}"
+        probe.write_text(token, encoding="utf-8")
+        try:
+            stat = input_path.stat()
+            answers = self.client.run(sees_files, str(probe.resolve()), token, str(input_path.resolve()), stat.st_size, stat.st_mtime_ns)
+        finally:
+            probe.unlink(missing_ok=True)
+        return bool(answers) and all(answers.values())
 
     def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, ChunkResult]]:
         from distributed import wait as dask_wait

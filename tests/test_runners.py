@@ -295,6 +295,58 @@ def test_workers_among_several_run_arrow_on_one_thread(tmp_path: Path) -> None:
     assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
 
 
+def test_a_worker_says_whether_it_sees_the_runs_files(tmp_path: Path) -> None:
+    """chunk_files.sees_files, which a Dask scheduler elsewhere runs on each worker: the probe the
+    driver wrote into the run directory with its token, and the same input file (size, mtime)."""
+    from reasoner.chunk_files import sees_files
+
+    src = tmp_path / "roster.parquet"
+    write_roster(src, records("decide", 5, seed=1), DECIDE_COLUMNS)
+    probe = tmp_path / ".probe-x"
+    probe.write_text("token", encoding="utf-8")
+    stat = src.stat()
+    assert sees_files(str(probe), "token", str(src), stat.st_size, stat.st_mtime_ns)
+    assert not sees_files(str(probe), "another run's token", str(src), stat.st_size, stat.st_mtime_ns)
+    assert not sees_files(str(tmp_path / ".probe-y"), "token", str(src), stat.st_size, stat.st_mtime_ns)  # another machine's folder
+    assert not sees_files(str(probe), "token", str(src), stat.st_size + 1, stat.st_mtime_ns)  # another copy of the input
+    assert not sees_files(str(probe), "token", str(tmp_path / "missing.parquet"), stat.st_size, stat.st_mtime_ns)
+
+
+def test_a_dask_cluster_elsewhere_reads_its_own_rows_when_it_sees_the_files(tmp_path: Path) -> None:
+    """A scheduler given by address (here a cluster started apart, on this machine): its workers see
+    the run's files, so they read their own Parquet slices and write their own chunk files — the
+    driver receives log entries, not tables; workers that do not see them receive the rows and
+    return tables. Either way the output is the in-process run's, byte for byte."""
+    distributed = pytest.importorskip("distributed")
+    src = tmp_path / "roster.parquet"
+    write_roster(src, records("decide", 300, seed=8, bad=0.02), DECIDE_COLUMNS)
+    job = Job("decide", RULES, flat=True)
+    _run(job, src, tmp_path / "inline.parquet", LocalRunner(), 100)
+    results: list[object] = []
+
+    class Watching(DaskRunner):
+        def map(self, job, chunks):
+            for index, result in super().map(job, chunks):
+                results.append(result)
+                yield index, result
+
+    class Blind(Watching):  # workers on machines without the run's files
+        def reaches(self, input_path, run_dir):
+            return False
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        runner = Watching(cluster.scheduler_address, 2)
+        assert runner.cluster is None and runner.reaches(src, tmp_path)
+        _run(job, src, tmp_path / "remote.parquet", runner, 100)
+        assert len(results) == 3 and all(isinstance(r, dict) for r in results)
+        results.clear()
+        _run(job, src, tmp_path / "blind.parquet", Blind(cluster.scheduler_address, 2), 100)
+        assert len(results) == 3 and all(isinstance(r, pa.Table) for r in results)  # the rows went there, the tables came back
+    assert not list(tmp_path.glob(".probe-*"))
+    for name in ("remote", "blind"):
+        assert (tmp_path / f"{name}.parquet").read_bytes() == (tmp_path / "inline.parquet").read_bytes(), name
+
+
 def test_a_worker_refuses_an_input_changed_during_the_run(tmp_path: Path) -> None:
     from reasoner.chunk_files import InputChanged, parquet_slices
 
