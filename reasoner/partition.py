@@ -31,6 +31,7 @@ from .batch_rows import DECIDE_SCHEMA, ERROR_STATUS, SETTLE_SCHEMA, error_cells,
 from .batch_summary import BatchResult, Summary
 from .batch_table import decide_table
 from .chunk_files import ParquetSlice, save_chunk
+from .codes import first_seen
 from .decide import Reasoner
 from .person import table_record
 from .policies import PolicySet
@@ -214,14 +215,12 @@ def _decide_output(numbers: pa.Array, result: BatchResult, ids: pa.Array, region
     texts = [_summary_cells(s) for s in result.summaries] + [(None, ERROR_STATUS, None, None, None)]
     # the summaries in order of first use, so that the dictionaries do not depend on which
     # process met a summary first (the runners' outputs are byte-identical)
-    used, first, which = np.unique(np.where(result.rows >= 0, result.rows, len(texts) - 1), return_index=True, return_inverse=True)
-    order = np.argsort(first)
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    taken = pa.array(rank[which.reshape(-1)])
+    codes = np.where(result.rows >= 0, result.rows, len(texts) - 1).astype(np.int64)
+    first, which = first_seen(codes)
+    taken = pa.array(which)
     cells = {}
     for k, name in enumerate(SUMMARY_COLUMNS):
-        distinct = pa.array([texts[u][k] for u in used[order].tolist()], pa.string()).dictionary_encode()
+        distinct = pa.array([texts[u][k] for u in codes[first].tolist()], pa.string()).dictionary_encode()
         cells[name] = pa.DictionaryArray.from_arrays(distinct.indices.take(taken), distinct.dictionary)
     fields: list[str | None] = [None] * n
     errors: list[str | None] = [None] * n
