@@ -275,7 +275,7 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
     job = replace(job, rules_sha256=manifest.identity["rules_sha256"], engine_sha256=manifest.identity["engine_sha256"],  # workers check
                   chunks_dir=str(run_dir) if shared else "", run_tag=tag)
     if runner.workers > 1:  # one process has nobody to share with: the store would only cost
-        job = replace(job, summaries=str(run_dir / "summaries.sqlite3"), one_thread=True)
+        job = replace(job, summaries=str(run_dir / "summaries.sqlite3"))
     resumed = len(manifest.chunks)
     bar = _progress(input_path, manifest, progress)
     total_chunks = 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,6 @@ class Job:
     engine_sha256: str = ""  #: the driver's engine (version.engine_digest; batch_run sets it): "" is not checked
     chunks_dir: str = ""  #: the run directory, when the workers write their chunk files there themselves (run_chunk)
     run_tag: str = ""  #: the run's identity tag, part of every chunk file's name (chunk_files.save_chunk)
-    one_thread: bool = False  #: a worker among as many as there are cores: Arrow's own threads would only compete with them
 
 
 class RulesMismatch(RuntimeError):
@@ -117,9 +117,18 @@ def reasoner_for(rules: str, expected: str = "") -> Reasoner:
     return reasoner
 
 
-def init_worker(rules: str) -> None:
-    """Process-pool initializer: load the policies once per worker, before the first chunk."""
+def init_worker(rules: str, workers: int = 1) -> None:
+    """Process-pool initializer: load the policies once per worker, before the first chunk, and take
+    this worker's share of the cores (share_cores)."""
+    share_cores(workers)
     reasoner_for(rules)
+
+
+def share_cores(workers: int) -> None:
+    """Leave Arrow's thread pool this worker's share of the machine's cores: with a worker per core,
+    Arrow's own threads (the JSON reader's) only competed with the other workers (settle 10⁶ with two
+    workers ≈ 7% faster: bench/README.md «What was tried» 36)."""
+    pa.set_cpu_count(max(1, (os.cpu_count() or 1) // workers))
 
 
 # ------------------------------------------------------------------ the partition function
@@ -130,8 +139,6 @@ def run_partition(job: Job, rows: Rows) -> pa.Table:
     if job.engine_sha256 and job.engine_sha256 != engine_digest():
         raise EngineMismatch("工作进程的推理引擎与发起批处理的不同（版本或代码不一致）：请在各机器上安装同一版本")
     reasoner = reasoner_for(job.rules, job.rules_sha256)
-    if job.one_thread and pa.cpu_count() != 1:
-        pa.set_cpu_count(1)  # measured: settle 10⁶ with two workers ≈ 7% faster (bench/README.md)
     if isinstance(rows, ParquetSlice):
         rows = ArrowRows(rows.first, rows.table())
     was_enabled = gc.isenabled()
@@ -258,5 +265,5 @@ def rules_digest(rules: str | Path) -> str:
     return files_digest(root, [*root.glob("*.rules"), *root.glob("parameters/*.yaml")])
 
 
-__all__ = ["ArrowRows", "CHUNK_SCHEMAS", "ChunkResult", "DECIDE_SCHEMA", "ERROR_STATUS", "EngineMismatch", "Job", "MODES", "RulesMismatch", "SETTLE_SCHEMA", "init_worker", "reasoner_for",
+__all__ = ["ArrowRows", "CHUNK_SCHEMAS", "ChunkResult", "DECIDE_SCHEMA", "ERROR_STATUS", "EngineMismatch", "Job", "MODES", "RulesMismatch", "SETTLE_SCHEMA", "init_worker", "reasoner_for", "share_cores",
            "rules_digest", "run_chunk", "run_chunks", "run_partition", "table_record"]

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .chunk_files import ParquetSlice, sees_files
-from .partition import ChunkResult, Job, Rows, init_worker, run_chunk, run_chunks
+from .partition import ChunkResult, Job, Rows, init_worker, run_chunk, run_chunks, share_cores
 
 Chunk = tuple[int, Rows]  #: (chunk index, rows as (row number, raw record), or a Parquet slice)
 
@@ -104,7 +104,7 @@ class PoolRunner:
     def __init__(self, workers: int, rules: str):
         self.workers = workers
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=init_worker, initargs=(rules,))
+                                        initializer=init_worker, initargs=(rules, workers))
         # a pool spawns its workers at the first submits: start them all now, so that their imports and
         # policies load while the caller hashes the input and opens the run (≈ 0.3 s of a 10⁶-row file)
         for _ in range(workers):
@@ -136,6 +136,7 @@ class DaskRunner:
             self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                         dashboard_address=None)
             self.client = Client(self.cluster)
+            self.client.run(share_cores, workers)  # our own workers (a cluster elsewhere is left as its owner set it)
         else:
             self.client = Client(address)
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or workers)

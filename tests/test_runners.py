@@ -269,30 +269,24 @@ def test_the_output_is_written_in_input_order_while_chunks_finish(tmp_path: Path
     assert not list(tmp_path.glob(".reversed.parquet.*.tmp"))
 
 
-def test_workers_among_several_run_arrow_on_one_thread(tmp_path: Path) -> None:
-    """With as many workers as cores, Arrow's own thread pool in each worker only competes with the
-    other workers: a run of several workers asks each for one thread; a run in process keeps them."""
-    src = tmp_path / "roster.parquet"
-    write_roster(src, records("decide", 30, seed=6), DECIDE_COLUMNS)
-    jobs: list[Job] = []
-
-    class Recording(LocalRunner):
-        def __init__(self, workers: int):
-            self.workers = workers
-
-        def map(self, job, chunks):
-            jobs.append(job)
-            yield from super().map(job, chunks)
-
+def test_each_worker_takes_its_share_of_the_cores_for_arrow() -> None:
+    """With a worker per core, Arrow's own thread pool in each worker only competes with the other
+    workers: pool workers and a local Dask cluster's workers keep cores // workers threads; this
+    process keeps its own."""
+    pytest.importorskip("distributed")
     before = pa.cpu_count()
+    share = max(1, (os.cpu_count() or 1) // 2)
+    runner = PoolRunner(2, RULES)
     try:
-        _run(Job("decide", RULES, flat=True), src, tmp_path / "one.parquet", Recording(1), 15)
-        assert not jobs[0].one_thread and pa.cpu_count() == before
-        _run(Job("decide", RULES, flat=True), src, tmp_path / "two.parquet", Recording(2), 15)
-        assert jobs[1].one_thread and pa.cpu_count() == 1
+        assert {runner.pool.submit(pa.cpu_count).result() for _ in range(4)} == {share}
     finally:
-        pa.set_cpu_count(before)
-    assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
+        runner.close()
+    dask = DaskRunner("local", 2)
+    try:
+        assert set(dask.client.run(pa.cpu_count).values()) == {share}
+    finally:
+        dask.close()
+    assert pa.cpu_count() == before
 
 
 def test_a_worker_says_whether_it_sees_the_runs_files(tmp_path: Path) -> None:
