@@ -149,9 +149,11 @@ class DaskRunner:
         token = secrets.token_hex(16)
         probe = run_dir / f".probe-{token}"
         probe.write_text(token, encoding="utf-8")
+        stat = input_path.stat()
         try:
-            stat = input_path.stat()
             answers = self.client.run(sees_files, str(probe.resolve()), token, str(input_path.resolve()), stat.st_size, stat.st_mtime_ns)
+        except Exception:  # noqa: BLE001 — a worker that cannot run the probe (another build, say) is sent its rows
+            return False
         finally:
             probe.unlink(missing_ok=True)
         return bool(answers) and all(answers.values())
