@@ -40,6 +40,16 @@ def _run(job: Job, src: Path, out: Path, runner, chunk: int) -> None:
         runner.close()
 
 
+def _reference(tmp_path: Path, n: int, seed: int, chunk: int) -> tuple[Path, Job]:
+    """A decide roster of n rows (some malformed) and its output run in this process, inline.parquet:
+    what another way of running it must give byte for byte."""
+    src = tmp_path / "roster.parquet"
+    write_roster(src, records("decide", n, seed=seed, bad=0.05), DECIDE_COLUMNS)
+    job = Job("decide", RULES, flat=True)
+    _run(job, src, tmp_path / "inline.parquet", LocalRunner(), chunk)
+    return src, job
+
+
 def test_three_runners_give_identical_results(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
     src = tmp_path / "roster.parquet"
@@ -250,10 +260,7 @@ def test_a_run_in_process_keeps_no_decoded_row_group(tmp_path: Path) -> None:
 def test_the_output_is_written_in_input_order_while_chunks_finish(tmp_path: Path) -> None:
     """Chunks may finish in any order: the output is still in input order and the same bytes, and it
     is written while the run goes on (a temporary file beside it), not after the last chunk."""
-    src = tmp_path / "roster.parquet"
-    write_roster(src, records("decide", 60, seed=4, bad=0.05), DECIDE_COLUMNS)
-    job = Job("decide", RULES, flat=True)
-    _run(job, src, tmp_path / "inline.parquet", LocalRunner(), 15)
+    src, job = _reference(tmp_path, 60, 4, 15)
     written: list[int] = []
 
     class Reversed(LocalRunner):
@@ -312,10 +319,7 @@ def test_a_dask_cluster_elsewhere_reads_its_own_rows_when_it_sees_the_files(tmp_
     driver receives log entries, not tables; workers that do not see them receive the rows and
     return tables. Either way the output is the in-process run's, byte for byte."""
     distributed = pytest.importorskip("distributed")
-    src = tmp_path / "roster.parquet"
-    write_roster(src, records("decide", 300, seed=8, bad=0.02), DECIDE_COLUMNS)
-    job = Job("decide", RULES, flat=True)
-    _run(job, src, tmp_path / "inline.parquet", LocalRunner(), 100)
+    src, job = _reference(tmp_path, 300, 8, 100)
     results: list[object] = []
 
     class Watching(DaskRunner):
