@@ -117,6 +117,11 @@ def reasoner_for(rules: str, expected: str = "") -> Reasoner:
     return reasoner
 
 
+def reasoners_loaded() -> bool:
+    """Whether this process holds a run's Reasoner (runners.start_method does not fork one that does)."""
+    return bool(_REASONERS)
+
+
 def init_worker(rules: str, workers: int = 1) -> None:
     """Process-pool initializer: load the policies once per worker, before the first chunk, and take
     this worker's share of the cores (share_cores)."""
@@ -265,5 +270,5 @@ def rules_digest(rules: str | Path) -> str:
     return files_digest(root, [*root.glob("*.rules"), *root.glob("parameters/*.yaml")])
 
 
-__all__ = ["ArrowRows", "CHUNK_SCHEMAS", "ChunkResult", "DECIDE_SCHEMA", "ERROR_STATUS", "EngineMismatch", "Job", "MODES", "RulesMismatch", "SETTLE_SCHEMA", "init_worker", "reasoner_for", "share_cores",
+__all__ = ["ArrowRows", "CHUNK_SCHEMAS", "ChunkResult", "DECIDE_SCHEMA", "ERROR_STATUS", "EngineMismatch", "Job", "MODES", "RulesMismatch", "SETTLE_SCHEMA", "init_worker", "reasoner_for", "reasoners_loaded", "share_cores",
            "rules_digest", "run_chunk", "run_chunks", "run_partition", "table_record"]

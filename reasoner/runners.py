@@ -10,9 +10,10 @@ chunk, or the chunks of one Parquet row group), so the rows held in memory are b
 whatever the input size.
 
 - LocalRunner: run_partition in this process (one core; the reasoner's caches persist).
-- PoolRunner: a ProcessPoolExecutor over N workers (spawned, so no clingo state is ever
-  copied by fork); the initializer loads the policies once per worker, and each worker
-  keeps its Reasoner — groundings, answer sets, batch keys — across all its chunks.
+- PoolRunner: a ProcessPoolExecutor over N workers (forked from a process that holds nothing a
+  child must not copy, spawned otherwise: start_method); the initializer loads the policies
+  once per worker, and each worker keeps its Reasoner — groundings, answer sets, batch
+  keys — across all its chunks.
 - DaskRunner: a distributed.Client on a scheduler address, or a LocalCluster
   (processes, one thread per worker: clingo controls are not shared between threads); the
   worker-side Reasoner is kept by the same per-process cache (partition.reasoner_for). The
@@ -26,13 +27,14 @@ import itertools
 import multiprocessing
 import os
 import secrets
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Protocol
 
 from .chunk_files import ParquetSlice, sees_files
-from .partition import ChunkResult, Job, Rows, init_worker, run_chunk, run_chunks, share_cores
+from .partition import ChunkResult, Job, Rows, init_worker, reasoners_loaded, run_chunk, run_chunks, share_cores
 
 Chunk = tuple[int, Rows]  #: (chunk index, rows as (row number, raw record), or a Parquet slice)
 
@@ -93,6 +95,17 @@ def _bounded(submit: Any, wait_some: Any, tasks: Iterable[list[Chunk]], window: 
             yield future
 
 
+def start_method() -> str:
+    """fork when this process holds nothing a child must not copy: no thread of Python's besides
+    this one (a lock another thread holds at the fork is never released in the child; the native
+    threads numpy and Arrow start at import reset themselves at a fork) and no Reasoner of a run
+    (clingo controls, the run's SQLite store) — the CLI when it makes its pool. The workers then
+    start with every module imported: the first chunk of a 10⁶-row run begins ≈ 0.5 s sooner
+    (bench/README.md «What was tried» 40). spawn otherwise."""
+    alone = threading.active_count() == 1 and not reasoners_loaded()
+    return "fork" if alone and "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 class PoolRunner:
     """A process pool over `workers` cores; each worker keeps its Reasoner across chunks."""
 
@@ -103,7 +116,7 @@ class PoolRunner:
 
     def __init__(self, workers: int, rules: str):
         self.workers = workers
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method()),
                                         initializer=init_worker, initargs=(rules, workers))
         # a pool spawns its workers at the first submits: start them all now, so that their imports and
         # policies load while the caller hashes the input and opens the run (≈ 0.3 s of a 10⁶-row file)
@@ -187,4 +200,4 @@ def make_runner(rules: str, workers: int | None = None, dask: str | None = None)
     return LocalRunner() if n == 1 else PoolRunner(n, rules)
 
 
-__all__ = ["Chunk", "DaskRunner", "LocalRunner", "PoolRunner", "Runner", "make_runner"]
+__all__ = ["Chunk", "DaskRunner", "LocalRunner", "PoolRunner", "Runner", "make_runner", "start_method"]

@@ -296,6 +296,23 @@ def test_each_worker_takes_its_share_of_the_cores_for_arrow() -> None:
     assert pa.cpu_count() == before
 
 
+def test_the_pool_forks_only_a_process_that_holds_nothing_a_child_must_not_copy() -> None:
+    """runners.start_method: a process like the CLI's when it makes its pool (no other thread of
+    Python's, no run's Reasoner) forks its workers; with another thread running, or once a run's
+    Reasoner is loaded, the pool spawns them. (The killed-run test runs the CLI's forked pool
+    against the in-process runner, byte for byte; the other pool tests run in this process, spawned.)"""
+    code = ("import threading, time\n"
+            "from reasoner.runners import start_method\n"
+            "from reasoner.partition import reasoner_for\n"
+            "alone = start_method()\n"
+            "other = threading.Thread(target=time.sleep, args=(0.5,)); other.start()\n"
+            "with_thread = start_method(); other.join()\n"
+            f"reasoner_for({RULES!r})\n"
+            "print(alone, with_thread, start_method())\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["fork", "spawn", "spawn"]
+
+
 def test_a_worker_says_whether_it_sees_the_runs_files(tmp_path: Path) -> None:
     """chunk_files.sees_files, which a Dask scheduler elsewhere runs on each worker: the probe the
     driver wrote into the run directory with its token, and the same input file (size, mtime)."""
