@@ -59,7 +59,7 @@ from .numeric import OPS, Evaluated, _side, month_relation, parse_money
 from .params import parse_assumed
 from .person import Person, RecordError, parse_person
 from .policies import PolicySelectionError, Selection
-from .solve import GroundPolicy, Signature
+from .solve import Answer, GroundPolicy, Signature
 from .summary_store import SummaryStore, open_store
 
 #: Errors a row may end in; they are kept in place (Reasoner.decide raises the same ones).
@@ -147,6 +147,7 @@ class _Cache:
         self.groups: list[tuple[_Ctx, tuple[str, ...]]] = []  #: group id → (context, fact names in record order)
         self.summaries: list[Summary] = []
         self.summary_index: dict[tuple[Any, ...], int] = {}
+        self.by_answer: dict[tuple[Any, ...], int] = {}  #: (context, answer set, facts present, per-person amounts) → summary index
         self.skeys: list[tuple[Any, ...]] = []  #: summary index → its (context, signature, facts present, per-person amounts) key
         self.solves = 0
         self.store: SummaryStore | None = None  #: summaries shared with the other processes of a run
@@ -496,7 +497,8 @@ class _Batch:
         for u_pos, (u, f) in enumerate(zip(uniq, first.tolist())):
             s = ctx.keys.get(u)
             if s is None:
-                s = self._new_key(ctx, start + int(idx[f]), int(key[f]) & _CLAIM_MASK, [int(c[f]) for c in codes])
+                s = self._new_key(ctx, start + int(idx[f]), int(claims[f]), int(key[f]), u[1:] if plan.per_person else (),
+                                  [int(c[f]) for c in codes])
                 if s is None:
                     unresolved.append(u_pos)
                     s = -1
@@ -518,11 +520,14 @@ class _Batch:
         if (ids >= 0).all():
             return ids
         for c in np.unique(claims[ids < 0]).tolist():
-            policy = ctx.plan.policy
-            claims_sig = tuple(sorted({Reasoner.claim_signature(policy, *e) for e in self.cache.claim_entries(c)}))
-            layer = ctx.ground.key(Signature(claims_sig, ())).layer
+            layer = ctx.ground.key(Signature(self._claims_signature(ctx, c), ())).layer
             ctx.layer_of[c] = ctx.layers.setdefault(layer, len(ctx.layers))
         return ctx.layer_of[claims]
+
+    def _claims_signature(self, ctx: _Ctx, cid: int) -> tuple[Any, ...]:
+        """A claims id as the claims part of a Signature (Reasoner.signature's, without a parsed row)."""
+        policy = ctx.plan.policy
+        return tuple(sorted({Reasoner.claim_signature(policy, *e) for e in self.cache.claim_entries(cid)}))
 
     def _compare(self, ctx: _Ctx, atom: _Atom, money: dict[str, np.ndarray], present: dict[str, np.ndarray],
                  k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -548,32 +553,41 @@ class _Batch:
             value = np.full(k, bool(value))
         return value, known
 
-    def _new_key(self, ctx: _Ctx, i: int, layer: int, codes: list[int]) -> int | None:
-        """The summary of a key seen for the first time, from one representative row."""
+    def _new_key(self, ctx: _Ctx, i: int, cid: int, packed: int, amounts: tuple[int, ...], codes: list[int]) -> int | None:
+        """The summary of a key met for the first time (row i its representative; packed its key_rows
+        key, amounts its per-person amounts). Keys are many and answers few (decide 10⁶: 3,578 keys,
+        449 answer sets, 63 summaries), so the key's signature is read from the columns — its claims
+        id and atom codes — and solved; only an answer set not met before is decided in full, from
+        the representative parsed and prepared the exact way and checked against the columns."""
         self.stats["new_keys"] += 1
+        plan = ctx.plan
+        present = tuple(bool(packed >> (_CLAIM_BITS + k) & 1) for k in range(len(plan.key_facts)))
+        has = dict(zip(plan.key_facts, present))
+        pp = tuple(a if has[f] else None for f, a in zip(plan.per_person, amounts))
+        known = tuple(sorted((a.aid, c == 1) for a, c in zip(plan.atoms, codes) if c != 2))
+        sig = Signature(self._claims_signature(ctx, cid), known)
+        skey = (ctx.values_key, ctx.ground.key(sig), present, pp)
+        if ctx.layers.get(skey[1].layer) != packed & _CLAIM_MASK:
+            raise BatchConsistencyError(f"row {i}: identity layer {packed & _CLAIM_MASK} in the columns but {skey[1].layer} signed")
+        s = self._known(skey)
+        if s is not None or not self.solve:
+            return s if s is not None else self._add(skey, None)  # type: ignore[arg-type]
+        answer = self._answer(ctx.ground, sig)
+        akey = (ctx.values_key, answer.content(), present, pp)  # what Summary.of reads of a decision (_assemble)
+        s = self.cache.by_answer.get(akey)
+        if s is not None:
+            return self._put(skey, self.cache.summaries[s])
         try:
             person = _person(self.records[i], i)
-        except RecordError:
-            return None
-        policy = ctx.plan.policy
-        atoms = {a.aid: _Known(None if c == 2 else bool(c)) for a, c in zip(ctx.plan.atoms, codes)}
-        sig = self.reasoner.signature(policy, person, atoms)  # type: ignore[arg-type]
-        present = tuple(person.facts.get(f) is not None for f in ctx.plan.key_facts)
-        pp = self._per_person(ctx, person)
-        skey = (ctx.values_key, ctx.ground.key(sig), present, pp)
-        if ctx.layers.get(skey[1].layer) != layer:
-            raise BatchConsistencyError(f"row {i}: identity layer {layer} in the columns but {skey[1].layer} parsed")
-        s = self._known(skey)
-        if s is not None:
-            return s
-        try:
             prep = _prepare(self.reasoner, person, i)
         except ROW_ERRORS:
             return None
-        exact_codes = [2 if prep.atoms[a.aid].value is None else int(prep.atoms[a.aid].value) for a in ctx.plan.atoms]
-        if exact_codes != codes or prep.signature != sig:
-            raise BatchConsistencyError(f"row {i}: columns {codes} / {sig} but exact {exact_codes} / {prep.signature}")
-        return self._summary(skey, prep, ctx.ground)
+        exact_codes = [2 if prep.atoms[a.aid].value is None else int(prep.atoms[a.aid].value) for a in plan.atoms]
+        exact_facts = (tuple(person.facts.get(f) is not None for f in plan.key_facts), self._per_person(ctx, person))
+        if exact_codes != codes or prep.signature != sig or exact_facts != (present, pp):
+            raise BatchConsistencyError(f"row {i}: columns {codes} / {sig} / {(present, pp)} but exact {exact_codes} / {prep.signature} / {exact_facts}")
+        s = self.cache.by_answer[akey] = self._summary(skey, prep, ctx.ground)
+        return s
 
     def _per_person(self, ctx: _Ctx, person: Person) -> tuple[Any, ...]:
         return tuple(parse_money(person.facts[f]) if person.facts.get(f) is not None else None for f in ctx.plan.per_person)
@@ -586,14 +600,22 @@ class _Batch:
         if s is None:
             if ground is None:
                 ground = self.reasoner._ground(prep.selection.policy, prep.values, justify=False)
-            if prep.signature not in ground.cache:
-                self.cache.solves += 1
-            answer = ground.solve(prep.signature)
+            answer = self._answer(ground, prep.signature)
             decision = self.reasoner._assemble(prep.person, prep.selection, answer, prep.atoms, prep.values, prep.facts)
-            s = self._add(skey, Summary.of(decision))
-            self.stats["new_summaries"] += 1
-            if self.cache.store is not None:
-                self.cache.store.put(skey, self.cache.summaries[s])
+            s = self._put(skey, Summary.of(decision))
+        return s
+
+    def _answer(self, ground: GroundPolicy, sig: Signature) -> Answer:
+        if sig not in ground.cache:
+            self.cache.solves += 1
+        return ground.solve(sig)
+
+    def _put(self, skey: tuple[Any, ...], summary: Summary) -> int:
+        """A summary decided here, for this process and the run's others."""
+        s = self._add(skey, summary)
+        self.stats["new_summaries"] += 1
+        if self.cache.store is not None:
+            self.cache.store.put(skey, summary)
         return s
 
     def _known(self, skey: tuple[Any, ...]) -> int | None:
