@@ -186,8 +186,12 @@ class _Planner:
     def _by_answer(self, pk: int, info: _Person, c: int, results: list[tuple[str, Any]],
                    conditions: tuple[Any, ...]) -> ClaimPlan | None:
         """Claims whose decisions come out as one answer set share a plan (persons' keys differ in
-        identity layers that decide alike): one solve of a representative signature tells, and only
-        a new answer is decided in full and read into a plan."""
+        identity layers that decide alike, and in conditions the answer set shows or does not need):
+        one solve of a representative signature tells, and only a new answer is decided in full and
+        read into a plan. What the plan reads besides the answer set (plan_of, through _assemble):
+        the context's values, the facts present and the per-person amounts (the summary key's), and
+        for a condition left unknown, what it lacks (the person's follow from the facts present, the
+        claim's are in akey). Settle 10⁶: 9,884 plan keys, 3,266 → 405 answers decided in full, 32 plans."""
         skey, kind = self.cache.skeys[pk], self.read.kind[c]
         known = {a: v for a, v in info.key.atoms} | {aid: r.value for aid, r in results if r.value is not None}
         expected = AnswerKey(info.key.layer, tuple(sorted(known.items())), kind)
@@ -196,7 +200,8 @@ class _Planner:
         if sig is None:
             return self._decided(c, expected)
         answer = ctx.ground.solve(sig).without(ctx.ground.layer.names)
-        akey = (skey[0], info.key.atoms, skey[2], skey[3], kind, conditions, answer.content())
+        unknown = tuple((aid, missing) for aid, value, missing in conditions if value is None)
+        akey = (skey[0], skey[2], skey[3], kind, unknown, answer.content())
         plan = self.cache.by_answer.get(akey)
         if plan is None:
             plan = self._decided(c, expected, answer)
