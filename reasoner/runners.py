@@ -27,6 +27,7 @@ import itertools
 import multiprocessing
 import os
 import secrets
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -101,9 +102,10 @@ def start_method() -> str:
     threads numpy and Arrow start at import reset themselves at a fork) and no Reasoner of a run
     (clingo controls, the run's SQLite store) — the CLI when it makes its pool. The workers then
     start with every module imported: the first chunk of a 10⁶-row run begins ≈ 0.5 s sooner
-    (bench/README.md «What was tried» 40). spawn otherwise."""
+    (bench/README.md «What was tried» 40). spawn otherwise, and off Linux (macOS's system libraries
+    do not survive a fork, which is why Python spawns there by default)."""
     alone = threading.active_count() == 1 and not reasoners_loaded()
-    return "fork" if alone and "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return "fork" if alone and sys.platform.startswith("linux") else "spawn"
 
 
 class PoolRunner:
