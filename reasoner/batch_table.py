@@ -43,7 +43,7 @@ from .decide import Reasoner
 from .numeric import FALSE_TEXTS, TRUE_TEXTS
 from .person import JSON_COLUMNS, Person, RecordError, parse_person, table_record
 from .policies import PolicySelectionError
-from .tables import cell_text, row_dicts, trimmed
+from .tables import cell_text, column_text, row_dicts, trimmed
 
 RESERVED = frozenset({"编号", "地区", "日期", "身份", "待遇年度", *JSON_COLUMNS})  #: columns that are not facts
 DATE = r"^\d{4}-\d{2}-\d{2}$"
@@ -126,9 +126,7 @@ def _text_columns(table: pa.Table) -> dict[str, pa.Array] | None:
     out = {}
     for name, column in zip(names, table.columns):
         column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-            column = pa.array([cell_text(v) for v in column.to_pylist()], pa.string())
-        out[name] = trimmed(column.cast(pa.string()))
+        out[name] = trimmed(column_text(column).cast(pa.string()))
     return out
 
 

@@ -82,9 +82,47 @@ def trimmed(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
 
 
 def _cells(column: pa.ChunkedArray) -> list[str | None]:
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        return trimmed(column).to_pylist()
-    return [cell_text(v) for v in column.to_pylist()]
+    return trimmed(column_text(column)).to_pylist()
+
+
+_PLAIN_FLOAT = (1e-4, 1e10)  #: |x| where Arrow writes a float as repr does (plain notation, shortest digits)
+
+
+def column_text(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """cell_text of every cell of a column, text untrimmed: in Arrow where the column's type lets
+    Arrow write the same text (booleans, integers, dates, decimals, floats of everyday size — a
+    typed Parquet export from a database), cell by cell otherwise. Per cell, a 10⁶-row typed
+    roster spent ≈ 4 s here; tests/test_batch_table.py checks the two agree on every type."""
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return column
+    if pa.types.is_dictionary(kind) and pa.types.is_string(kind.value_type):
+        return column.cast(pa.string())
+    if pa.types.is_boolean(kind):
+        return pc.if_else(column, "是", "否")
+    if pa.types.is_integer(kind) or pa.types.is_date(kind) or (pa.types.is_decimal(kind) and kind.scale >= 0):
+        return column.cast(pa.string())
+    if pa.types.is_floating(kind):
+        return _float_text(column.cast(pa.float64()))
+    return pa.array([cell_text(v) for v in column.to_pylist()], pa.string())
+
+
+def _float_text(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Floats as cell_text writes them: a whole number as an integer, NaN as an empty cell, the
+    rest as repr — Arrow's own text where it is repr's, Python's for the few it is not."""
+    magnitude = pc.abs(column)
+    whole = pc.and_(pc.equal(column, pc.floor(column)), pc.less(magnitude, 2.0 ** 53))
+    plain = pc.and_(pc.greater_equal(magnitude, _PLAIN_FLOAT[0]), pc.less(magnitude, _PLAIN_FLOAT[1]))
+    text = pc.if_else(whole, pc.cast(pc.if_else(whole, column, 0.0), pa.int64()).cast(pa.string()), column.cast(pa.string()))
+    text = pc.if_else(pc.is_nan(column), pa.scalar(None, pa.string()), text)
+    odd = pc.fill_null(pc.invert(pc.or_(pc.or_(whole, plain), pc.is_nan(column))), False)
+    if not pc.any(odd).as_py():
+        return text
+    cells = text.to_pylist()
+    for i, (value, bad) in enumerate(zip(column.to_pylist(), odd.to_pylist())):
+        if bad:
+            cells[i] = cell_text(value)
+    return pa.array(cells, pa.string())
 
 
 def read_rows(path: str | Path, chunk_size: int = DEFAULT_CHUNK, rename: Mapping[str, str] | None = None,
