@@ -74,6 +74,11 @@ class InputChanged(RuntimeError):
     """The input file is not the one the run started with (Chinese message)."""
 
 
+class FilesNotShared(RuntimeError):
+    """This worker does not see the run's files (a Dask worker that joined after the run asked
+    them all): the driver sends it the rows instead (runners.DaskRunner)."""
+
+
 @dataclass(frozen=True)
 class ParquetSlice:
     """Rows first … first + count − 1 of a Parquet file (numbered from 1), read by the worker that runs
@@ -134,7 +139,7 @@ def _reader(s: ParquetSlice) -> _Reader:
         try:
             stat = os.stat(s.path)
         except OSError:
-            raise InputChanged(f"工作进程读不到输入文件 {s.path}") from None
+            raise FilesNotShared(f"工作进程读不到输入文件 {s.path}") from None
         if (stat.st_size, stat.st_mtime_ns) != (s.size, s.mtime_ns):
             raise InputChanged(f"输入文件 {s.path} 在批处理过程中被修改：请重新运行")
         _READERS.clear()  # one input at a time: a worker serves one run
@@ -160,4 +165,4 @@ def parquet_slices(path: Path, chunk_size: int, max_group_rows: int) -> list[Par
                          stat.st_size, stat.st_mtime_ns) for first in range(1, n + 1, chunk_size)]
 
 
-__all__ = ["InputChanged", "ParquetSlice", "atomic", "close_readers", "parquet_slices", "save_chunk"]
+__all__ = ["FilesNotShared", "InputChanged", "ParquetSlice", "atomic", "close_readers", "parquet_slices", "save_chunk"]

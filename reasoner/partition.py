@@ -31,7 +31,7 @@ from .batch import decide_batch, share_summaries
 from .batch_rows import DECIDE_SCHEMA, ERROR_STATUS, SETTLE_SCHEMA, error_cells, parse_rows, raw_id, settle_rows
 from .batch_summary import BatchResult, Summary
 from .batch_table import decide_table
-from .chunk_files import ParquetSlice, save_chunk
+from .chunk_files import FilesNotShared, ParquetSlice, save_chunk
 from .codes import first_seen
 from .decide import Reasoner
 from .person import table_record
@@ -166,6 +166,8 @@ def run_chunk(job: Job, index: int, rows: Rows) -> ChunkResult:
     """What a runner ships to a worker: chunk `index` through run_partition, its result written to the
     run directory by this process when job.chunks_dir is set (then its chunk log entry is returned),
     else the table itself (a remote worker cannot reach the driver's files)."""
+    if job.chunks_dir and not os.path.isdir(job.chunks_dir):
+        raise FilesNotShared(f"工作进程看不到本次批处理的目录 {job.chunks_dir}")
     table = run_partition(job, rows)
     return save_chunk(Path(job.chunks_dir), index, job.run_tag, table) if job.chunks_dir else table
 

@@ -19,7 +19,8 @@ whatever the input size.
   worker-side Reasoner is kept by the same per-process cache (partition.reasoner_for). The
   workers of a scheduler elsewhere read their own rows and write their own chunk files when
   each of them sees the run's files (a shared file system, asked once per run); otherwise
-  the rows travel to them and the tables back.
+  the rows travel to them and the tables back. A worker that joins after the question and
+  does not see the files fails its task with FilesNotShared, and is sent the task's rows.
 """
 from __future__ import annotations
 
@@ -31,11 +32,12 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from .chunk_files import ParquetSlice, sees_files
-from .partition import ChunkResult, Job, Rows, init_worker, reasoners_loaded, run_chunk, run_chunks, share_cores
+from .chunk_files import FilesNotShared, ParquetSlice, sees_files
+from .partition import ArrowRows, ChunkResult, Job, Rows, init_worker, reasoners_loaded, run_chunk, run_chunks, share_cores
 
 Chunk = tuple[int, Rows]  #: (chunk index, rows as (row number, raw record), or a Parquet slice)
 
@@ -176,14 +178,22 @@ class DaskRunner:
     def map(self, job: Job, chunks: Iterable[Chunk]) -> Iterator[tuple[int, ChunkResult]]:
         from distributed import wait as dask_wait
 
+        tasks: dict[str, list[Chunk]] = {}
+
         def submit(task: list[Chunk]) -> Any:
-            return self.client.submit(run_chunks, job, task, pure=False)
+            future = self.client.submit(run_chunks, job, task, pure=False)
+            tasks[future.key] = task
+            return future
 
         def wait_some(futures: list[Any]) -> Any:
             return dask_wait(futures, return_when="FIRST_COMPLETED").done
 
         for future in _bounded(submit, wait_some, _tasks(chunks), 2 * self.workers):
-            results = future.result()
+            task = tasks.pop(future.key)
+            try:
+                results = future.result()
+            except FilesNotShared:  # a worker that joined after reaches() asked: it is sent the rows
+                results = self.client.submit(run_chunks, replace(job, chunks_dir=""), _with_rows(task), pure=False).result()
             future.release()
             yield from results
 
@@ -191,6 +201,11 @@ class DaskRunner:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _with_rows(task: list[Chunk]) -> list[Chunk]:
+    """A task's Parquet slices read here, to travel as rows."""
+    return [(index, ArrowRows(rows.first, rows.table()) if isinstance(rows, ParquetSlice) else rows) for index, rows in task]
 
 
 def make_runner(rules: str, workers: int | None = None, dask: str | None = None) -> Runner:

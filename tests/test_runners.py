@@ -363,6 +363,61 @@ def test_a_dask_cluster_elsewhere_reads_its_own_rows_when_it_sees_the_files(tmp_
         assert (tmp_path / f"{name}.parquet").read_bytes() == (tmp_path / "inline.parquet").read_bytes(), name
 
 
+def _blind_to(folder: str) -> None:
+    """Run on a Dask worker: from now on it sees nothing under folder, as a worker on another machine
+    would not (the reasoner's own file access in this process goes through these two modules)."""
+    import os
+    import types
+
+    from reasoner import chunk_files, partition
+
+    def hidden(path: object) -> bool:
+        return str(path).startswith(folder)
+
+    def stat(path, *args, **kwargs):
+        if hidden(path):
+            raise FileNotFoundError(path)
+        return os.stat(path, *args, **kwargs)
+
+    def isdir(path) -> bool:
+        return not hidden(path) and os.path.isdir(path)
+
+    chunk_files.os = types.SimpleNamespace(**{**vars(os), "stat": stat})
+    partition.os = types.SimpleNamespace(**{**vars(os), "path": types.SimpleNamespace(**{**vars(os.path), "isdir": isdir})})
+
+
+def test_a_dask_worker_that_joins_after_the_question_is_sent_the_rows(tmp_path: Path) -> None:
+    """A cluster elsewhere whose workers all see the run's files when the run asks them (reaches), and
+    then a worker joins that does not (another machine) while the first leaves: its chunks fail to
+    find the files (FilesNotShared), and the driver sends it their rows instead of failing the run.
+    The output is the in-process run's, byte for byte."""
+    distributed = pytest.importorskip("distributed")
+    src, job = _reference(tmp_path, 300, 8, 100)
+    results: list[object] = []
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+
+        class JoinedLate(DaskRunner):
+            def reaches(self, input_path, run_dir):
+                sees = super().reaches(input_path, run_dir)
+                first = set(self.client.scheduler_info()["workers"])
+                cluster.scale(2)
+                self.client.wait_for_workers(2)
+                late = sorted(set(self.client.scheduler_info()["workers"]) - first)
+                self.client.run(_blind_to, str(tmp_path), workers=late)
+                self.client.retire_workers(sorted(first))
+                return sees
+
+            def map(self, job, chunks):
+                for index, result in super().map(job, chunks):
+                    results.append(result)
+                    yield index, result
+
+        runner = JoinedLate(cluster.scheduler_address, 1)
+        _run(job, src, tmp_path / "late.parquet", runner, 100)
+    assert len(results) == 3 and all(isinstance(r, pa.Table) for r in results)  # every chunk came back as rows' results
+    assert (tmp_path / "late.parquet").read_bytes() == (tmp_path / "inline.parquet").read_bytes()
+
+
 def test_a_worker_refuses_an_input_changed_during_the_run(tmp_path: Path) -> None:
     from reasoner.chunk_files import InputChanged, parquet_slices
 
