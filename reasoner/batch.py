@@ -9,14 +9,16 @@ work only where it differs between persons:
             → layer id (what the identity layer makes of them: GroundPolicy.key, reasoner/layers.py),
           facts present → mask, atomic conditions (numeric layer, int64 columns) → t/f/u codes
         ──key seen before?──▶ summary index            (the common path: dict lookups and numpy)
-        ──new key: Reasoner.signature on one representative row ──▶ (context, AnswerKey)
-        ──new (context, AnswerKey): the full decide path once (clingo, cached per signature)
+        ──new key: its signature from the claims id and the codes (Reasoner.claim_signature)
+          ──▶ (context, AnswerKey) ──new? one solve ──▶ answer set
+        ──new (context, answer set, facts present, per-person amounts): the full decide path
+          once, on one representative row checked against the columns
           ──▶ Summary (status, categories, per item: category / value / status)
 
 A key is always at least as fine as the decision inputs (a refinement of the date context
 and the AnswerKey — by the splitting set theorem, everything a summary reads of the answer
-set), so rows with one key share one summary; Reasoner.signature and the
-decide path are only ever run on representatives. Rows that do not fit the common path
+set), so rows with one key share one summary; the decide path is only ever run on
+representatives. Rows that do not fit the common path
 (anything malformed, units the columns do not cover) go through the exact per-row path,
 so a RecordError (or a PolicySelectionError, or a bad 假设参数) stays in place as that row's
 error. BatchResult.explain(i) recomputes the full Decision of row i with Reasoner.decide.
@@ -125,13 +127,6 @@ class FactColumns:
     present: dict[str, np.ndarray]
     flags: dict[str, np.ndarray]
     bad: np.ndarray
-
-
-@dataclass
-class _Known:
-    """Stands in for an AtomResult where only the value is read (Reasoner.signature)."""
-
-    value: bool | None
 
 
 class _Cache:
@@ -586,8 +581,8 @@ class _Batch:
         exact_facts = (tuple(person.facts.get(f) is not None for f in plan.key_facts), self._per_person(ctx, person))
         if exact_codes != codes or prep.signature != sig or exact_facts != (present, pp):
             raise BatchConsistencyError(f"row {i}: columns {codes} / {sig} / {(present, pp)} but exact {exact_codes} / {prep.signature} / {exact_facts}")
-        s = self.cache.by_answer[akey] = self._summary(skey, prep, ctx.ground)
-        return s
+        self.cache.by_answer[akey] = self._summary(skey, prep, ctx.ground)
+        return self.cache.by_answer[akey]
 
     def _per_person(self, ctx: _Ctx, person: Person) -> tuple[Any, ...]:
         return tuple(parse_money(person.facts[f]) if person.facts.get(f) is not None else None for f in ctx.plan.per_person)
