@@ -54,7 +54,7 @@ import numpy as np
 from . import ast
 from .batch_columns import _bool_column, _frac, _money_column, _other_column, _times
 from .batch_summary import BatchConsistencyError, BatchResult, ItemSummary, Summary, _person
-from .codes import first_seen
+from .codes import IntIndex, first_seen
 from .compile import CompiledPolicy
 from .decide import Prepared, Reasoner
 from .numeric import OPS, Evaluated, _side, month_relation, parse_money
@@ -132,8 +132,7 @@ class FactColumns:
 class _Cache:
     def __init__(self) -> None:
         self.ctx_by_raw: dict[tuple[Any, ...], _Ctx | Exception] = {}
-        self.ctx_by_cells: dict[tuple[int, int, int, int], _Ctx | Exception | None] = {}  #: batch_table._contexts' own
-        self.cell_ids: dict[Any, int] = {}  #: interned cell values (地区 texts, 假设参数 items) for ctx_by_cells
+        self.forget_cells()
         self.ctx_by_values: dict[tuple[Any, ...], _Ctx] = {}
         self.ctxs: list[_Ctx] = []
         self.plans: dict[str, _Plan] = {}
@@ -146,6 +145,14 @@ class _Cache:
         self.skeys: list[tuple[Any, ...]] = []  #: summary index → its (context, signature, facts present, per-person amounts) key
         self.solves = 0
         self.store: SummaryStore | None = None  #: summaries shared with the other processes of a run
+
+    def forget_cells(self) -> None:
+        """Empty batch_table's own caches keyed by interned cells (its ids have a fixed number of bits)."""
+        self.cell_ids: dict[Any, int] = {}  #: interned cell values: 地区 texts, 假设参数 items, 名称|认定部门 pairs
+        self.ctx_index = IntIndex()  #: packed (地区, 日期, 待遇年度, 假设参数) → position in ctx_found
+        self.ctx_found: list[_Ctx | Exception | None] = []  #: a context, its PolicySelectionError, or None (the exact path)
+        self.ctx_slots = np.zeros(0, dtype=np.int64)  #: batch_table._slot of each of ctx_found
+        self.claims_index = IntIndex()  #: packed identity entries → claims id
 
     def claim_id(self, key: tuple[Any, ...]) -> int:
         """Intern the identity claims of a row relative to its date: one claim's (name, department,

@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .batch import BatchResult, FactColumns, _Batch, _Ctx, _detach
+from .cell_bytes import dates, filled, identity_entries, money
 from .codes import first_seen
 from .decide import Reasoner
 from .numeric import FALSE_TEXTS, TRUE_TEXTS
@@ -46,8 +47,6 @@ from .policies import PolicySelectionError
 from .tables import cell_text, column_text, row_dicts, trimmed
 
 RESERVED = frozenset({"编号", "地区", "日期", "身份", "待遇年度", *JSON_COLUMNS})  #: columns that are not facts
-DATE = r"^\d{4}-\d{2}-\d{2}$"
-MONEY = r"^-?\d{1,13}(\.\d{1,2})?$"  #: 元 with at most two decimals: parse_money reads it as exactly these 分
 YEAR = r"^\d{4}$"
 MAX_IDENTITIES = 3  #: identities per row the columnar path packs into one key (more: the exact path)
 _ENTRY_BITS = 20
@@ -130,68 +129,6 @@ def _text_columns(table: pa.Table) -> dict[str, pa.Array] | None:
     return out
 
 
-def _filled(mask: Any) -> np.ndarray:
-    """A boolean Arrow result as numpy, null read as False."""
-    return np.asarray(pc.fill_null(mask, False))
-
-
-_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9])  #: where a YYYY-MM-DD cell has digits (dashes at 4 and 7)
-_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-
-
-def _dates(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """YYYY-MM-DD cells → (days since 1970-01-01, canonical): what date.fromisoformat reads the same way.
-
-    Read straight from the cells' bytes (a canonical cell is ten ASCII bytes): the Arrow kernels
-    (regex, strptime, a check against strptime's roll-over) cost ≈ 0.2 µs a cell, and a settlement
-    reads three dates per claim."""
-    if not pa.types.is_string(text.type) or text.buffers()[2] is None:
-        return _dates_by_kernels(text)
-    n = len(text)
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32, count=n + 1, offset=text.offset * 4)
-    at = np.flatnonzero((np.diff(offsets) == 10) & _filled(pc.is_valid(text)))
-    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)
-    cells = data[offsets[at][:, None] + np.arange(10)].astype(np.int64) - ord("0")
-    good = ((cells[:, _DIGITS] >= 0) & (cells[:, _DIGITS] <= 9)).all(axis=1) & (cells[:, 4] == cells[:, 7]) & (cells[:, 4] == ord("-") - ord("0"))
-    year = cells[:, 0] * 1000 + cells[:, 1] * 100 + cells[:, 2] * 10 + cells[:, 3]
-    month = cells[:, 5] * 10 + cells[:, 6]
-    day = cells[:, 8] * 10 + cells[:, 9]
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    month_ok = (month >= 1) & (month <= 12)
-    length = _MONTH_DAYS[np.where(month_ok, month, 0)] + (leap & (month == 2))
-    good &= (year >= 1) & month_ok & (day >= 1) & (day <= length)
-    ok = np.zeros(n, dtype=bool)
-    ok[at[good]] = True
-    days = np.zeros(n, dtype=np.int64)
-    days[at[good]] = _civil_days(year[good], month[good], day[good])
-    return days, ok
-
-
-def _civil_days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of proleptic Gregorian dates (year ≥ 1): H. Hinnant's days_from_civil."""
-    y = year - (month <= 2)
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
-    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-
-
-def _dates_by_kernels(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """_dates with Arrow's kernels, for cells that are not plain string arrays."""
-    canonical = pc.fill_null(pc.match_substring_regex(text, DATE), False)
-    parsed = pc.strptime(pc.if_else(canonical, text, None), format="%Y-%m-%d", unit="s", error_is_null=True)
-    # strptime rolls 2023-02-30 over into March (another day of the month) and takes year 0
-    day = pc.utf8_slice_codeunits(pc.if_else(canonical, text, None), 8, 10).cast(pa.int64())
-    ok = _filled(pc.equal(pc.day(parsed), day)) & _filled(pc.greater_equal(text, "0001-01-01"))
-    days = np.asarray(pc.fill_null(parsed.cast(pa.date32()).cast(pa.int32()), 0), dtype=np.int64)
-    return np.where(ok, days, 0), ok
-
-
-def _part(parts: pa.Array, k: int) -> pa.Array:
-    """Element k of each list, "" where the list is shorter."""
-    return pc.binary_join(pc.list_slice(parts, k, k + 1), "")
-
-
 def _months(days: np.ndarray) -> np.ndarray:
     return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
 
@@ -201,18 +138,10 @@ def _relation(of: np.ndarray, of_month: np.ndarray, on: np.ndarray, on_month: np
     return np.where(of > on, 0, np.where(of_month == on_month, 1, 2))
 
 
-def _money(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Amount cells → (分, canonical)."""
-    canonical = _filled(pc.match_substring_regex(text, MONEY))
-    decimals = pc.if_else(pa.array(canonical), text, None).cast(pa.decimal128(18, 2))
-    fen = pc.multiply(decimals, pa.scalar(100, pa.decimal128(5, 0))).cast(pa.int64())
-    return np.asarray(pc.fill_null(fen, 0), dtype=np.int64), canonical
-
-
 def _flags(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """是/否 cells → (value, canonical)."""
-    true = _filled(pc.is_in(text, pa.array(TRUE_TEXTS)))
-    return true, true | _filled(pc.is_in(text, pa.array(FALSE_TEXTS)))
+    true = filled(pc.is_in(text, pa.array(TRUE_TEXTS)))
+    return true, true | filled(pc.is_in(text, pa.array(FALSE_TEXTS)))
 
 
 @dataclass
@@ -239,28 +168,13 @@ def _identity_cells(cell: pa.Array | None, n: int) -> _IdentityCells | None:
     """Identity cells → their entries, split and their dates read once per table row."""
     if cell is None or cell.null_count == n:
         return None
-    entries = pc.split_pattern(pc.replace_substring(cell, ";", "；"), "；")
-    flat = pc.list_flatten(entries)
-    parent = np.asarray(pc.list_parent_indices(entries), dtype=np.int64)
-    keep = _filled(pc.not_equal(flat, ""))
-    flat, parent = flat.filter(pa.array(keep)), parent[keep]
-    parts = pc.split_pattern(flat, "|")
-    count = np.asarray(pc.list_value_length(parts), dtype=np.int64)
-    ok = (count >= 3) & (count <= 4)
-    name, dept, recognised, ended = (_part(parts, k) for k in range(4))
-    ok &= _filled(pc.not_equal(name, "")) & _filled(pc.not_equal(dept, ""))
-    rec_days, rec_ok = _dates(recognised)
-    has_end = _filled(pc.not_equal(ended, ""))
-    end_days, end_ok = _dates(ended)
-    ok &= rec_ok & (~has_end | end_ok)
-    pairs = pc.dictionary_encode(pc.binary_join_element_wise(name, dept, "|"))
-    pair = np.asarray(pairs.indices, dtype=np.int64)
+    entries = identity_entries(cell)
+    parent, ok = entries.parent, entries.ok
     position = np.arange(len(parent)) - np.searchsorted(parent, parent)  # entries of a row are consecutive
     per_row = np.bincount(parent, minlength=n)
-    good = np.ones(n, dtype=bool)
-    np.logical_and.at(good, parent, ok)
-    good &= per_row <= MAX_IDENTITIES
-    if (len(pairs.dictionary) * 12) >= (1 << _ENTRY_BITS):
+    good = per_row <= MAX_IDENTITIES
+    good[parent[~ok]] = False
+    if len(entries.pair_text) >= 1 << (_CELL_BITS - 1):  # more pairs than interned ids hold: the exact path
         good[:] = per_row == 0
     at = position < MAX_IDENTITIES
     k, r = position[at], parent[at]
@@ -270,8 +184,8 @@ def _identity_cells(cell: pa.Array | None, n: int) -> _IdentityCells | None:
         out[k, r] = values[at]
         return out
 
-    return _IdentityCells(by_position(np.ones(len(parent), dtype=bool)), by_position(pair), by_position(rec_days),
-                          by_position(end_days), by_position(has_end), good, pairs.dictionary.to_pylist())
+    return _IdentityCells(by_position(np.ones(len(parent), dtype=bool)), by_position(entries.pair), by_position(entries.recognised),
+                          by_position(entries.ended), by_position(entries.has_end), good, entries.pair_text)
 
 
 def _identities(batch: _Batch, cells: _IdentityCells | None, rows_of: np.ndarray, days: np.ndarray, fast: np.ndarray) -> np.ndarray:
@@ -283,6 +197,8 @@ def _identities(batch: _Batch, cells: _IdentityCells | None, rows_of: np.ndarray
         return cid
     packed = np.zeros(n, dtype=np.int64)
     month = _months(days)
+    pairs = np.array([_cell_id(batch.cache, "身份", text) for text in cells.pair_text], dtype=np.int64)  # interned: the packed
+    pair = pairs[cells.pair] if len(pairs) else cells.pair  # entries mean the same in every chunk
     for k in range(MAX_IDENTITIES):
         has = cells.has[k][rows_of]
         if not has.any():
@@ -290,17 +206,22 @@ def _identities(batch: _Batch, cells: _IdentityCells | None, rows_of: np.ndarray
         ended = _relation(cells.ended[k][rows_of], cells.ended_month[k][rows_of], days, month)
         end_code = np.where(cells.has_end[k][rows_of], ended + 1, 0)
         recognised = _relation(cells.recognised[k][rows_of], cells.recognised_month[k][rows_of], days, month)
-        code = (cells.pair[k][rows_of] * 3 + recognised) * 4 + end_code
+        code = (pair[k][rows_of] * 3 + recognised) * 4 + end_code
         packed |= np.where(has, (code + 1) << (_ENTRY_BITS * k), 0)
     usable = fast & cells.good[rows_of]
     cid[~usable] = -1
-    first, inverse = first_seen(packed[usable])
-    ids = np.array([_claims_id(batch, value, cells.pair_text) for value in packed[usable][first].tolist()], dtype=np.int64)
-    cid[usable] = ids[inverse]
+    distinct = np.unique(packed[usable])
+    ids, known = batch.cache.claims_index.get(distinct)
+    if not known.all():
+        names = dict(zip(pairs.tolist(), cells.pair_text))
+        new = distinct[~known]
+        ids[~known] = [_claims_id(batch, value, names) for value in new.tolist()]
+        batch.cache.claims_index.add(new, ids[~known])
+    cid[usable] = ids[np.searchsorted(distinct, packed[usable])]
     return cid
 
 
-def _claims_id(batch: _Batch, packed: int, pair_text: list[str]) -> int:
+def _claims_id(batch: _Batch, packed: int, pair_text: dict[int, str]) -> int:
     """The interned claims id of a packed identity combination (the tuple decide_batch's _chunk builds)."""
     entries = []
     while packed:
@@ -318,13 +239,13 @@ class _Facts:
 
     def __init__(self, columns: dict[str, pa.Array]):
         self.columns = {name: col for name, col in columns.items() if name not in RESERVED}
-        self.present = {name: _filled(pc.is_valid(col)) for name, col in self.columns.items()}
+        self.present = {name: filled(pc.is_valid(col)) for name, col in self.columns.items()}
         self._money: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._flags: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def money(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         if name not in self._money:
-            self._money[name] = _money(self.columns[name])
+            self._money[name] = money(self.columns[name])
         return self._money[name]
 
     def flags(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -364,9 +285,9 @@ def _years(columns: dict[str, pa.Array], n: int) -> tuple[np.ndarray, np.ndarray
     cell = columns.get("待遇年度")
     if cell is None:
         return np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
-    digits = _filled(pc.match_substring_regex(cell, YEAR))
+    digits = filled(pc.match_substring_regex(cell, YEAR))
     year = np.asarray(pc.fill_null(pc.if_else(pa.array(digits), cell, None).cast(pa.int64()), 0), dtype=np.int64)
-    return year, ~_filled(pc.is_valid(cell)) | (digits & (year > 1949) & (year < 2200))
+    return year, ~filled(pc.is_valid(cell)) | (digits & (year > 1949) & (year < 2200))
 
 
 def _assumed(columns: dict[str, pa.Array], n: int) -> tuple[np.ndarray, np.ndarray, list[tuple[Any, ...]]]:
@@ -407,19 +328,6 @@ def _context_person(raw_key: tuple[Any, ...]) -> Person:
     return parse_person(record)
 
 
-def _distinct(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows of keys: (first row of each, each row's index into them)."""
-    low = keys.min(axis=0)
-    radix = keys.max(axis=0) - low + 1
-    if float(np.prod(radix.astype(np.float64))) < 2.0 ** 62:  # one int64 per row: a 1-d sort
-        packed = np.zeros(len(keys), dtype=np.int64)
-        for k in range(keys.shape[1]):
-            packed = packed * int(radix[k]) + (keys[:, k] - low[k])
-        return first_seen(packed)
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    return first, inverse.reshape(-1)
-
-
 @dataclass
 class _RowCells:
     """A chunk's cells read once per table row, whatever date the row is decided on."""
@@ -436,10 +344,10 @@ class _RowCells:
 
 
 def _row_cells(columns: dict[str, pa.Array], n: int) -> _RowCells:
-    ok = _filled(pc.is_valid(columns["地区"]))
+    ok = filled(pc.is_valid(columns["地区"]))
     for name in JSON_COLUMNS:
         if name != "假设参数" and name in columns:
-            ok &= ~_filled(pc.is_valid(columns[name]))  # a 就医 or 大病保险 cell is validated by parse_person
+            ok &= ~filled(pc.is_valid(columns[name]))  # a 就医 or 大病保险 cell is validated by parse_person
     year, year_ok = _years(columns, n)
     assumed, assumed_ok, assumed_items = _assumed(columns, n)
     regions = pc.dictionary_encode(columns["地区"])
@@ -452,16 +360,20 @@ def _columnar(batch: _Batch, cells: _RowCells, rows_of: np.ndarray, days: np.nda
               days_ok: np.ndarray, out: np.ndarray) -> list[int]:
     """Decide the rows (table row rows_of[i] on day days[i]) whose cells are canonical into out;
     return the rows left for the exact path."""
+    cache = batch.cache
+    pair_text = cells.identities.pair_text if cells.identities else []
+    if len(cache.cell_ids) + len(cells.regions) + len(cells.assumed_items) + len(pair_text) >= (1 << _CELL_BITS) - 1:
+        cache.forget_cells()
     fast = days_ok & cells.ok[rows_of]
     claims = _identities(batch, cells.identities, rows_of, days, fast)
     fast &= claims >= 0
     exact = np.flatnonzero(~fast).tolist()
     rows = np.flatnonzero(fast)
-    which, found = _contexts(batch, cells, rows_of, days, rows)
-    slot = np.array([_slot(ctx) for ctx in found], dtype=np.int64)[which]
+    position = _contexts(batch, cells, rows_of, days, rows)
+    slot = batch.cache.ctx_slots[position]
     exact.extend(rows[slot == _EXACT].tolist())
     for k in np.flatnonzero(slot == _ERROR).tolist():
-        batch.errors[int(rows[k])] = found[which[k]]  # type: ignore[assignment]
+        batch.errors[int(rows[k])] = batch.cache.ctx_found[position[k]]  # type: ignore[assignment]
     for ctx_id in np.unique(slot[slot >= 0]).tolist():
         ctx = batch.cache.ctxs[ctx_id]
         mine = rows[slot == ctx_id]
@@ -487,30 +399,35 @@ def _slot(ctx: _Ctx | Exception | None) -> int:
     return _ERROR if isinstance(ctx, PolicySelectionError) else _EXACT
 
 
-def _contexts(batch: _Batch, cells: _RowCells, rows_of: np.ndarray, days: np.ndarray,
-              rows: np.ndarray) -> tuple[np.ndarray, list[_Ctx | Exception | None]]:
-    """The date context of each of rows — an index into the list of those found: a context, the rows'
-    PolicySelectionError, another error or None (the exact path) — one lookup per distinct
-    (地区, 日期, 待遇年度, 假设参数), by integers: the texts and items are interned per process, so a
-    context met in an earlier chunk costs one dict lookup (≈ 1,000 distinct dates a chunk)."""
-    if not len(rows):
-        return np.zeros(0, dtype=np.int64), []
+_DAY_BIAS = 719_163  #: day numbers of the years 1–9999 plus this: 1 … < 2²²
+_CELL_BITS = 14  #: bits of an interned cell id in a packed context or pair (more ids: the caches start again)
+
+
+def _contexts(batch: _Batch, cells: _RowCells, rows_of: np.ndarray, days: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The date context of each of rows, as a position in cache.ctx_found — a context, the rows'
+    PolicySelectionError, or None (the exact path) — by the integers of (地区, 日期, 待遇年度, 假设参数):
+    the texts and items are interned per process, so the contexts met in earlier chunks (≈ 1,000
+    distinct dates a chunk) are one searchsorted."""
     cache = batch.cache
-    region = np.array([cache.cell_ids.setdefault(("地区", r), len(cache.cell_ids)) for r in cells.regions] + [-1], dtype=np.int64)
-    assumed = np.array([cache.cell_ids.setdefault(("假设参数", a), len(cache.cell_ids)) for a in cells.assumed_items] + [-1], dtype=np.int64)
+    region = np.array([_cell_id(cache, "地区", r) for r in cells.regions] + [-1], dtype=np.int64)
+    assumed = np.array([_cell_id(cache, "假设参数", a) for a in cells.assumed_items] + [-1], dtype=np.int64)
     person = rows_of[rows]
-    keys = np.stack([region[cells.region_code[person]], days[rows], cells.year[person], assumed[cells.assumed[person]]], axis=1)
-    first, which = _distinct(keys)
-    found: list[_Ctx | Exception | None] = []
-    for f, key in zip(first.tolist(), keys[first].tolist()):
-        ctx = cache.ctx_by_cells.get(tuple(key), _UNSEEN)
-        if ctx is _UNSEEN:
-            ctx = cache.ctx_by_cells[tuple(key)] = _context(batch, _raw_key(cells, int(person[f]), int(days[rows[f]])))
-        found.append(ctx)  # type: ignore[arg-type]
-    return which, found
+    packed = (region[cells.region_code[person]] + 1) << _CELL_BITS | (assumed[cells.assumed[person]] + 1)
+    packed = (packed << 12 | cells.year[person]) << 22 | (days[rows] + _DAY_BIAS)
+    position, found = cache.ctx_index.get(packed)
+    if found.all():
+        return position
+    missing = np.flatnonzero(~found)
+    first, _ = first_seen(packed[missing])
+    new = [_context(batch, _raw_key(cells, int(person[f]), int(days[rows[f]]))) for f in missing[first].tolist()]
+    cache.ctx_index.add(packed[missing][first], np.arange(len(cache.ctx_found), len(cache.ctx_found) + len(new)))
+    cache.ctx_found.extend(new)
+    cache.ctx_slots = np.concatenate([cache.ctx_slots, np.array([_slot(c) for c in new], dtype=np.int64)])
+    return cache.ctx_index.get(packed)[0]
 
 
-_UNSEEN = object()
+def _cell_id(cache: Any, column: str, value: Any) -> int:
+    return cache.cell_ids.setdefault((column, value), len(cache.cell_ids))
 
 
 def _context(batch: _Batch, raw_key: tuple[Any, ...]) -> _Ctx | Exception | None:
@@ -533,7 +450,7 @@ def decide_table(reasoner: Reasoner, table: pa.Table, first: int, solve: bool = 
     columns = _text_columns(table)
     records = TableRecords(table, first, columns)
     usable = columns is not None and {"地区", "日期"} <= columns.keys()
-    days, days_ok = _dates(columns["日期"]) if usable else (None, None)  # type: ignore[index]
+    days, days_ok = dates(columns["日期"]) if usable else (None, None)  # type: ignore[index]
     result, exact = _decide(reasoner, records, days, days_ok, solve, t0)
     return TableDecisions(result, *_cells(records, columns, exact, first))
 

@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from .batch_table import _EPOCH, _dates, _filled
+from .batch_table import _EPOCH
+from .cell_bytes import dates as _dates, filled as _filled
 from .codes import pack_codes
 from .decide import Reasoner
 from .person import Catastrophic, RecordError, _catastrophic

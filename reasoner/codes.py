@@ -38,4 +38,33 @@ def pack_codes(columns: list[np.ndarray], n: int) -> np.ndarray:
     return code
 
 
-__all__ = ["first_seen", "pack_codes"]
+class IntIndex:
+    """int64 keys → int64 values, looked up a whole column at a time.
+
+    The batch caches that outlive a chunk (date contexts, identity combinations) are met again in
+    every chunk: a dict lookup per distinct key per chunk was ≈ 1.5 µs each, 10⁵ of them per 10⁶
+    rows; a sorted array answers a chunk's column in one searchsorted."""
+
+    def __init__(self) -> None:
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._values = np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def get(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(each key's value, found); the value of a key not found is 0."""
+        if not len(self._keys):
+            return np.zeros(len(keys), dtype=np.int64), np.zeros(len(keys), dtype=bool)
+        at = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
+        found = self._keys[at] == keys
+        return np.where(found, self._values[at], 0), found
+
+    def add(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """Add keys not in the index (distinct) with their values."""
+        merged = np.concatenate([self._keys, keys])
+        order = np.argsort(merged, kind="stable")
+        self._keys, self._values = merged[order], np.concatenate([self._values, values])[order]
+
+
+__all__ = ["IntIndex", "first_seen", "pack_codes"]

@@ -7,7 +7,9 @@ the first.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import sys
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
@@ -42,7 +44,22 @@ def grammar_text() -> str:
 
 @lru_cache(maxsize=1)
 def parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    """The policy parser, its LALR tables cached on disk: building them is most of a process's first
+    parse (≈ 0.08 s against 0.01 s loaded), paid by every batch worker before its first chunk."""
+    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False, cache=_parser_cache() or False)
+
+
+def _parser_cache() -> str | None:
+    """The user's cache file for the parser tables ($XDG_CACHE_HOME/reasoner, else ~/.cache/reasoner), or
+    None where it cannot be made. Lark keys the file by a hash of the grammar, its options and its own
+    version, and builds the tables again (and rewrites the file) when that does not match or the file
+    is unreadable."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reasoner"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(root / f"policy-parser-py{sys.version_info[0]}{sys.version_info[1]}.lark")
 
 
 #: Keywords that may also name a parameter (e.g. `参数 年度救助限额`): the benefit items.

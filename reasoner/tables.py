@@ -19,6 +19,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .cell_bytes import plain_ends
+
 Row = dict[str, "str | None"]
 Numbered = tuple[int, Row]  #: (row number as shown in the file, row)
 
@@ -74,6 +76,8 @@ def row_dicts(table: pa.Table) -> list[dict[str, str | None]]:
 
 def trimmed(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """A text column as cell_text reads it: whitespace trimmed, an empty cell None."""
+    if isinstance(column, pa.Array) and plain_ends(column):  # the common case: nothing to trim or empty
+        return column
     cut = pc.utf8_trim_whitespace(column)
     empty = pc.equal(cut, "")
     if not pc.any(empty).as_py():  # the common case: no copy of every cell to null none of them

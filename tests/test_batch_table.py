@@ -219,30 +219,6 @@ def test_a_second_process_takes_the_summaries_the_first_stored(tmp_path) -> None
     assert [b.summary(i) for i in range(len(b))] == [a.summary(i) for i in range(len(a))]
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(st.from_regex(r"\A\d{4}-\d{2}-\d{2}\Z"), st.dates().map(dt.date.isoformat), st.text(max_size=12), st.none()),
-                max_size=40), st.integers(0, 3))
-def test_dates_read_from_the_bytes_are_what_fromisoformat_reads(cells: list[str | None], offset: int) -> None:
-    """batch_table._dates reads canonical YYYY-MM-DD cells from their bytes: exactly the cells (and
-    days) that Arrow's regex and strptime take, and that date.fromisoformat reads the same way,
-    including 02-29 of years that are not leap years, year 0000, and cells of a sliced array."""
-    from reasoner.batch_table import _dates, _dates_by_kernels
-
-    text = pa.array(["2024-02-29"] * offset + cells, pa.string()).slice(offset)
-    days, ok = _dates(text)
-    kernel_days, kernel_ok = _dates_by_kernels(text)
-    assert ok.tolist() == kernel_ok.tolist() and days.tolist() == kernel_days.tolist()
-    for cell, good, day in zip(cells, ok.tolist(), days.tolist()):
-        canonical = cell is not None and len(cell) == 10 and cell[4] == cell[7] == "-" and (cell[:4] + cell[5:7] + cell[8:]).isascii() \
-            and (cell[:4] + cell[5:7] + cell[8:]).isdigit()
-        try:
-            expected = dt.date.fromisoformat(cell).toordinal() - dt.date(1970, 1, 1).toordinal() if canonical else None
-        except ValueError:
-            expected = None
-        assert good == (expected is not None), cell
-        assert not good or day == expected
-
-
 @given(st.lists(st.integers(min_value=-(2 ** 63), max_value=2 ** 63 - 1) | st.integers(min_value=0, max_value=5), max_size=200))
 @settings(max_examples=200, deadline=None)
 def test_first_seen_numbers_values_in_order_of_first_appearance(values: list[int]) -> None:

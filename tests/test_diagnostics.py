@@ -334,3 +334,28 @@ def test_cli_check_exits_non_zero_on_bad_file(name: str, code: str) -> None:
 def test_cli_check_accepts_good_file() -> None:
     result = run_cli("check", "tests/diagnostics/good/full.rules")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("cached", ["", "not a pickle", None])
+def test_the_parser_tables_cache_is_used_rebuilt_or_skipped(tmp_path: Path, cached: str | None) -> None:
+    """parse.parser caches its LALR tables under $XDG_CACHE_HOME/reasoner: a missing or unreadable
+    file is built again and written, and a cache directory that cannot be made means no cache — a
+    policy parses, with its diagnostics, in every case (a fresh interpreter each)."""
+    home = tmp_path / "cache"
+    if cached is None:
+        home.write_text("a file where the directory should be")
+    elif cached:
+        (home / "reasoner").mkdir(parents=True)
+        (home / "reasoner" / f"policy-parser-py{sys.version_info[0]}{sys.version_info[1]}.lark").write_text(cached)
+    code = ("from reasoner.parse import parse_text, _parser_cache\n"
+            "from reasoner.diagnostics import DiagnosticError\n"
+            "try:\n    parse_text('政策 「x」 {', 'x.rules')\nexcept DiagnosticError as e:\n    print(len(e.diagnostics), _parser_cache())\n")
+    env = {**os.environ, "XDG_CACHE_HOME": str(home), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    count, path = done.stdout.split()
+    assert int(count) >= 1
+    if cached is None:
+        assert path == "None"
+    else:
+        assert Path(path).stat().st_size > 1000  # the tables, written over what was there
