@@ -28,7 +28,7 @@ from .params import parse_assumed
 from .person import Claim, Person, RecordError, parse_person
 from .policies import PolicySet, Selection
 from .recent import Recent
-from .solve import Answer, GroundPolicy, LayerSolvers, Signature, context_facts
+from .solve import Answer, GroundPolicy, Signature, context_facts
 
 STATUS_ELIGIBLE, STATUS_NOT_ELIGIBLE, STATUS_UNDECIDED = "符合救助条件", "不符合救助条件", "无法决定"
 ITEM_DECIDED, ITEM_NA, ITEM_UNDECIDED, ITEM_EXCLUDED = "已决定", "不适用", "无法决定", "已排除"
@@ -194,7 +194,6 @@ class Reasoner:
         self.policies = policies
         self.solve_timeout = solve_timeout  #: seconds per clingo solve (the service sets one); None: no limit
         self._grounds: Recent[tuple[str, tuple[str, ...], bool], GroundPolicy] = Recent(GROUNDS_KEPT)
-        self._layer_solvers = LayerSolvers()  #: shared by the groundings (solve.LayerSolvers)
         self._values: Recent[tuple[Any, ...], dict[str, Evaluated]] = Recent(CONTEXTS_KEPT)
         # keyed by id(values): entries hold the values themselves, so an id is never reused while its entry lives
         self._ground_of_values: Recent[tuple[int, bool], tuple[dict[str, Evaluated], GroundPolicy]] = Recent(CONTEXTS_KEPT)
@@ -271,8 +270,7 @@ class Reasoner:
         unknown = {vid for vid, ev in values.items() if ev.missing and not ev.absent}
         facts = tuple(context_facts(rank, absent, unknown))
         key = (policy.content_hash, facts, justify)
-        return self._grounds.get_recent(key) or self._grounds.put(key, GroundPolicy(policy, list(facts), self.solve_timeout, justify,
-                                                                                 self._layer_solvers))
+        return self._grounds.get_recent(key) or self._grounds.put(key, GroundPolicy(policy, list(facts), self.solve_timeout, justify))
 
     # ---------------------------------------------------------------- decision
     def decide(self, record: Person | dict[str, Any], claim: Claim | None = None, parts: PersonParts | None = None) -> Decision:

@@ -35,7 +35,6 @@ class Layer:
     depends: frozenset[Pred]  #: predicates of the layer that depend on the inputs (the inputs included)
     interface: frozenset[Pred]  #: of those, the ones rules outside the layer read
     program: str = ""  #: the layer on its own: its rules, the program's facts, the inputs' #external declarations
-    reads: frozenset[str] = frozenset()  #: names of the predicates the layer's own rules read (inputs, facts, its own)
 
     @property
     def names(self) -> frozenset[str]:
@@ -113,12 +112,11 @@ def claim_layer(program: str, inputs: frozenset[Pred]) -> Layer:
     defined = {p for r in rules for p in r.heads}
     other_inputs = externals - inputs  # per-answer inputs outside the layer (conditions, 就医类别)
     layer = (defined | inputs) - other_inputs
-    inside = lambda p: p in layer or (p not in defined and p not in other_inputs)  # noqa: E731 - reads the layer as it shrinks
     changed = True
     while changed:  # greatest fixpoint: drop what a rule defines from outside the layer
         changed = False
         for r in rules:
-            if r.heads & layer and not (r.heads <= layer and all(inside(p) for p in r.body)):
+            if r.heads & layer and not (r.heads <= layer and all(p in layer or (p not in defined and p not in other_inputs) for p in r.body)):
                 layer -= r.heads
                 changed = True
     depends = set(inputs)
@@ -130,18 +128,17 @@ def claim_layer(program: str, inputs: frozenset[Pred]) -> Layer:
                 depends |= r.heads
                 changed = True
     read_outside = {p for r in rules if not r.heads or not r.heads <= layer for p in r.body}
-    own = [r for r in rules if r.fact or (all(inside(p) for p in r.heads | r.body) and (r.heads or r.body))]
-    return Layer(frozenset(depends), frozenset(depends & read_outside), _own_program(own, declarations, inside, inputs),
-                 frozenset(name for r in own for name, _ in r.body))
+    return Layer(frozenset(depends), frozenset(depends & read_outside),
+                 _own_program(rules, declarations, lambda p: p in layer or (p not in defined and p not in other_inputs), inputs))
 
 
-def _own_program(own: list[_Rule], declarations: list[tuple[frozenset[Pred], str]], inside: Callable[[Pred], bool],
+def _own_program(rules: list[_Rule], declarations: list[tuple[frozenset[Pred], str]], inside: Callable[[Pred], bool],
                  inputs: frozenset[Pred]) -> str:
     """The layer as a program of its own: the rules that define its predicates (closed downwards:
     they read only the layer, the inputs and facts), the constraints that read only those, the
     facts, and the inputs' #external declarations. By the splitting set theorem its answer on the
     layer is the whole program's, at a fraction of the cost of a whole solve (GroundPolicy.key)."""
-    texts = [r.text for r in own]
+    texts = [r.text for r in rules if r.fact or (all(inside(p) for p in r.heads | r.body) and (r.heads or r.body))]
     texts += [text for preds, text in declarations if preds <= inputs or (not text.startswith("#external") and all(map(inside, preds)))]
     return "\n".join(texts) + "\n"
 

@@ -28,8 +28,6 @@ ASP_PROGRAMS = ("decide.lp", "justify.lp")
 #: layer's predicates other than its interface are hidden there too (GroundPolicy.layer).
 EXPLAINED_ONLY = frozenset({"val", "atom_val", "nonmember", "offer", "usable", "best", "decided", "excl_person",
                             "excl_true", "claim", "claim_kind"})
-LAYER_SOLVERS_KEPT = 64  #: layer solvers a Reasoner keeps (one per policy and the context facts its layer reads)
-LAYER_ANSWERS_KEPT = 50_000  #: identity combinations a layer solver keeps the answer of
 ANSWERS_KEPT = 2000  #: answer sets a grounding keeps (≈ 20–50 KB each): a batch worker meets signatures without end
 
 Term = object  # str | int | tuple (nested function terms)
@@ -155,8 +153,7 @@ class Messages:
 class GroundPolicy:
     """A policy ground for one date context; solves signatures by external assignment."""
 
-    def __init__(self, policy: CompiledPolicy, context_facts: list[str], timeout: float | None = None, justify: bool = True,
-                 layers: LayerSolvers | None = None):
+    def __init__(self, policy: CompiledPolicy, context_facts: list[str], timeout: float | None = None, justify: bool = True):
         self.timeout = timeout  #: seconds a solve may take before it is cancelled; None: no limit
         self.justify = justify  #: False: answer sets without why/because (batch summaries; never explained)
         self.messages = Messages()
@@ -167,7 +164,6 @@ class GroundPolicy:
         self._claims_of: dict[tuple[tuple[str, tuple[Term, ...]], ...], tuple[tuple[str, str, str, str], ...]] = {}  #: layer → claims first seen
         self._context_facts = context_facts
         self._layer_solver: _LayerSolver | None = None  #: the layer's own program, made at the first key
-        self._layer_solvers = layers if layers is not None else LayerSolvers()
         self.control.add("base", [], program + "\n".join(context_facts) + "\n")
         self.control.ground([("base", [])])
         undefined = [m for c, m in self.messages.items if c == clingo.MessageCode.AtomUndefined]
@@ -209,7 +205,7 @@ class GroundPolicy:
         layer = self._layers.get(sig.claims)
         if layer is None:
             if self._layer_solver is None:
-                self._layer_solver = self._layer_solvers.solver(self.layer, self._context_facts)
+                self._layer_solver = _LayerSolver(self.layer, self._context_facts)
             layer = self._layers[sig.claims] = self._layer_solver.solve(sig.claims)
             self._claims_of.setdefault(layer, sig.claims)
         return AnswerKey(layer, sig.atoms, sig.claim_kind)
@@ -274,23 +270,6 @@ def _claim_literals(externals: dict[Term, int], claims: tuple[tuple[str, str, st
     return wanted
 
 
-class LayerSolvers:
-    """The identity layers' solvers of one Reasoner, shared by its groundings. A layer reads none of
-    a date context's facts (ranks, absent and unknown values) in the bundled policies, so the
-    groundings of one policy for different years share one solver and its answers: decide 10⁶
-    solved each identity combination once per year (≈ 1,300 layer solves a worker, ≈ 900 fewer).
-    Not shared between Reasoners: a clingo Control must not be solved from two threads."""
-
-    def __init__(self) -> None:
-        self._solvers: Recent[tuple[str, tuple[str, ...]], _LayerSolver] = Recent(LAYER_SOLVERS_KEPT)
-
-    def solver(self, layer: Layer, context_facts: list[str]) -> _LayerSolver:
-        """The solver of this layer with the context facts it reads."""
-        facts = tuple(f for f in context_facts if f.split("(", 1)[0] in layer.reads)
-        key = (layer.program, facts)
-        return self._solvers.get_recent(key) or self._solvers.put(key, _LayerSolver(layer, list(facts)))
-
-
 class _LayerSolver:
     """The identity layer solved on its own program (Layer.program): what a combination of claims
     makes of the interface atoms, as GroundPolicy.key reads it from a whole solve — by the
@@ -307,15 +286,8 @@ class _LayerSolver:
         for literal in self.externals.values():
             self.control.assign_external(literal, None)
         self.all_false = [-literal for literal in self.externals.values()]
-        self.answers: Recent[tuple[tuple[str, str, str, str], ...], tuple[tuple[str, tuple[Term, ...]], ...]] = Recent(LAYER_ANSWERS_KEPT)
 
     def solve(self, claims: tuple[tuple[str, str, str, str], ...]) -> tuple[tuple[str, tuple[Term, ...]], ...]:
-        found = self.answers.get_recent(claims)
-        if found is None:
-            found = self.answers.put(claims, self._solve(claims))
-        return found
-
-    def _solve(self, claims: tuple[tuple[str, str, str, str], ...]) -> tuple[tuple[str, tuple[Term, ...]], ...]:
         wanted = _claim_literals(self.externals, claims)
         symbols: list[clingo.Symbol] = []
         result = self.control.solve(assumptions=[-lit if -lit in wanted else lit for lit in self.all_false],
@@ -336,4 +308,4 @@ def context_facts(ranks: dict[str, int], absent: set[str], unknown: set[str]) ->
     return facts
 
 
-__all__ = ["AnswerKey", "CLAIM_INPUTS", "GroundPolicy", "LayerSolvers", "Signature", "Answer", "SolverError", "context_facts", "q"]
+__all__ = ["AnswerKey", "CLAIM_INPUTS", "GroundPolicy", "Signature", "Answer", "SolverError", "context_facts", "q"]

@@ -19,10 +19,10 @@ from reasoner import settle_table as st
 from reasoner.batch import decide_batch
 from reasoner.batch_rows import settle_rows
 from reasoner.batch_summary import Summary
-from reasoner.layers import Layer, claim_layer
+from reasoner.layers import claim_layer
 from reasoner.partition import SETTLE_SCHEMA, ArrowRows
 from reasoner.person import Person
-from reasoner.solve import CLAIM_INPUTS, GroundPolicy, LayerSolvers, Signature, generic_program
+from reasoner.solve import CLAIM_INPUTS, Signature, generic_program
 
 RELATIONS = ["before_month", "same_month", "after"]
 
@@ -137,24 +137,6 @@ def test_the_layer_solved_on_its_own_gives_the_whole_programs_interface_atoms(ju
             assert ground.key(Signature(claims, ())).layer == expected, (policy.name, claims)
             held += bool(expected)
         assert held >= 5, policy.name  # identities do hold: the comparison is not between empty layers
-
-
-def test_groundings_of_one_policy_share_the_layer_solver_when_the_facts_it_reads_agree() -> None:
-    """solve.LayerSolvers: a grounding for another year (other ranks, absent values) of the same
-    policy solves identity claims with the same layer solver, and gets what a solver of its own
-    gives; a layer that reads a context fact gets a solver per value of that fact."""
-    rng = random.Random(5)
-    for reasoner, policy, ground in _groundings(justify=False):
-        other = GroundPolicy(policy, ["rank(elsewhere,9).", "value_absent(elsewhere)."], None, False, reasoner._layer_solvers)
-        alone = GroundPolicy(policy, ["rank(elsewhere,9).", "value_absent(elsewhere)."], None, False)
-        for _ in range(20):
-            sig = Signature(_random_claims(rng, policy), ())
-            assert other.key(sig) == ground.key(sig) == alone.key(sig), (policy.name, sig)
-        assert other._layer_solver is ground._layer_solver and alone._layer_solver is not ground._layer_solver
-    layer = Layer(frozenset(), frozenset(), "#external claimed(a).\nh :- claimed(a), rank(a,1).\n", frozenset({"claimed", "rank"}))
-    solvers = LayerSolvers()
-    one, two = solvers.solver(layer, ["rank(a,1)."]), solvers.solver(layer, ["rank(a,2).", "value_absent(x)."])
-    assert one is not two and solvers.solver(layer, ["value_absent(y).", "rank(a,1)."]) is one
 
 
 def _groundings(justify: bool) -> Iterator[tuple[Reasoner, Any, Any]]:
