@@ -32,6 +32,11 @@ MONEY = r"^-?\d{1,13}(\.\d{1,2})?$"  #: 元 with at most two decimals: parse_mon
 _ZERO, _DASH = ord("0"), ord("-")
 _FULL_SEMI = "；".encode()  #: U+FF1B
 _DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9])  #: where a YYYY-MM-DD cell has digits (dashes at 4 and 7)
+_ASCII = np.zeros(256, dtype=bool)
+_ASCII[0x21:0x7F] = True  #: printable ASCII bytes but the space
+_CJK_LEAD = np.zeros(256, dtype=bool)
+_CJK_LEAD[0xE4:0xEA] = True  #: lead bytes of U+4000–U+9FFF
+_PLAIN_FIRST = _ASCII | _CJK_LEAD
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
@@ -67,15 +72,16 @@ def plain_ends(text: pa.Array) -> bool:
     cells = buffers(text)
     if cells is None:
         return False
-    at = np.flatnonzero(cells.valid)
-    start, end = cells.offsets[at], cells.offsets[at + 1]
-    if not len(at) or (end == start).any():
-        return not len(at)
+    if text.null_count:
+        at = np.flatnonzero(cells.valid)
+        start, end = cells.offsets[at], cells.offsets[at + 1]
+    else:
+        start, end = cells.offsets[:-1], cells.offsets[1:]
+    if not len(start) or (end == start).any():
+        return not len(start)
     data = cells.data
-    first, last, lead = data[start], data[end - 1], data[np.maximum(end - 3, start)]
-    ascii_first, ascii_last = (first >= 0x21) & (first <= 0x7E), (last >= 0x21) & (last <= 0x7E)
-    cjk_first, cjk_last = (first >= 0xE4) & (first <= 0xE9), (end - start >= 3) & (lead >= 0xE4) & (lead <= 0xE9)
-    return bool(((ascii_first | cjk_first) & (ascii_last | cjk_last)).all())
+    last = _ASCII[data[end - 1]] | (_CJK_LEAD[data[np.maximum(end - 3, start)]] & (end - start >= 3))
+    return bool((_PLAIN_FIRST[data[start]] & last).all())
 
 
 def filled(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -100,7 +106,7 @@ def dates_at(data: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """The ten bytes at each of starts read as YYYY-MM-DD → (day numbers, canonical)."""
     if not len(starts):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
-    cells = data[starts[:, None] + np.arange(DATE_BYTES)].astype(np.int64) - _ZERO
+    cells = data[starts[:, None] + np.arange(DATE_BYTES)].astype(np.int32) - _ZERO  # int32: half the time of int64
     good = ((cells[:, _DIGITS] >= 0) & (cells[:, _DIGITS] <= 9)).all(axis=1)
     good &= (cells[:, 4] == _DASH - _ZERO) & (cells[:, 7] == _DASH - _ZERO)
     year = cells[:, 0] * 1000 + cells[:, 1] * 100 + cells[:, 2] * 10 + cells[:, 3]
@@ -110,7 +116,7 @@ def dates_at(data: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     month_ok = (month >= 1) & (month <= 12)
     length = _MONTH_DAYS[np.where(month_ok, month, 0)] + (leap & (month == 2))
     good &= (year >= 1) & month_ok & (day >= 1) & (day <= length)
-    return np.where(good, civil_days(year, month, day), 0), good
+    return np.where(good, civil_days(year, month, day), 0).astype(np.int64), good
 
 
 def civil_days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
