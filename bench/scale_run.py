@@ -46,6 +46,8 @@ import numpy as np
 import psutil
 import pyarrow.parquet as pq
 
+from reasoner.batch_run import DEFAULT_CHUNK
+
 from . import numpy_longyan, numpy_settle
 from .roster import DECIDE_COLUMNS, SETTLE_COLUMNS, blocks, write_roster
 from .run import _machine, _table, median_time as _median, publish
@@ -153,7 +155,8 @@ def explain_latency(out: Path, rows: int = 200) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ one size
 def _chunk(n: int) -> int:
-    return max(500, min(10_000, n // 8))
+    """The CLI's default chunk size, or a quarter of a small roster (every runner then has chunks to share)."""
+    return max(500, min(DEFAULT_CHUNK, n // 4))
 
 
 def bench_size(mode: str, n: int, work: Path, quick: bool) -> dict[str, Any]:
