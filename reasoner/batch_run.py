@@ -350,7 +350,8 @@ def _write_output(out: Path, out_format: str, schema: pa.Schema, tables: Iterato
     see the dictionary columns as plain text), or CSV with a BOM so that Excel reads the Chinese."""
     def write(tmp: Path) -> None:
         if out_format == "parquet":
-            with pq.ParquetWriter(tmp, schema, store_schema=False, use_dictionary=_dictionary_columns(schema)) as writer:
+            with pq.ParquetWriter(tmp, schema, store_schema=False, use_dictionary=_dictionary_columns(schema),
+                                  write_statistics=_statistics_columns(schema)) as writer:
                 for table in tables:
                     writer.write_table(table.cast(schema))
             return
@@ -368,6 +369,13 @@ def _dictionary_columns(schema: pa.Schema) -> list[str]:
     pay for; on 编号 (one per row) and the integer columns they only cost — decide 10⁶ with them
     everywhere: 16.1 MB written in 0.28–0.32 s, with them here 12.6 MB in 0.21 s."""
     return [f.name for f in schema if f.name != "编号" and (pa.types.is_string(f.type) or pa.types.is_dictionary(f.type))]
+
+
+def _statistics_columns(schema: pa.Schema) -> list[str]:
+    """The output's number columns (行号, amounts): their min/max let a reader skip row groups. On the
+    text columns the statistics cost the driver ≈ 0.1 s of CPU at decide 10⁶ (a third of writing the
+    output, taken from the workers' two cores) and a 编号 or 待遇 range selects nothing."""
+    return [f.name for f in schema if not (pa.types.is_string(f.type) or pa.types.is_dictionary(f.type))]
 
 
 def _progress(input_path: Path, manifest: Manifest, enabled: bool | None) -> Any:

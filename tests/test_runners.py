@@ -65,6 +65,9 @@ def test_three_runners_give_identical_results(tmp_path: Path) -> None:
     for name in ("pool", "dask"):
         assert pq.read_table(outs[name]).equals(local), name
         assert outs[name].read_bytes() == outs["local"].read_bytes(), name
+    group = pq.ParquetFile(outs["local"]).metadata.row_group(0)
+    stats = {group.column(k).path_in_schema: group.column(k).is_stats_set for k in range(group.num_columns)}
+    assert stats["行号"] and not stats["编号"] and not stats["待遇"]  # min/max only where a reader can use them
 
 
 def test_partition_does_not_depend_on_chunking() -> None:
