@@ -328,9 +328,11 @@ class _Batch:
         n = len(out)
         # compact: the distinct summaries this batch uses (in the order the cache first met them)
         valid = out >= 0
-        used, inverse = np.unique(out[valid], return_inverse=True)
+        met = np.zeros(len(self.cache.summaries) + 1, dtype=bool)  # summary indices are few: marked, not sorted
+        met[out[valid]] = True
+        used = np.flatnonzero(met)
         rows = np.full(n, -1, dtype=np.int32)
-        rows[valid] = inverse.astype(np.int32)
+        rows[valid] = (np.cumsum(met, dtype=np.int32) - 1)[out[valid]]
         summaries = [self.cache.summaries[k] for k in used.tolist()]
         keys = [self.cache.skeys[k] for k in used.tolist()]
         self.stats.update(errors=len(self.errors), distinct_summaries=len(summaries),
