@@ -210,14 +210,14 @@ def _identities(batch: _Batch, cells: _IdentityCells | None, rows_of: np.ndarray
         packed |= np.where(has, (code + 1) << (_ENTRY_BITS * k), 0)
     usable = fast & cells.good[rows_of]
     cid[~usable] = -1
-    distinct = np.unique(packed[usable])
-    ids, known = batch.cache.claims_index.get(distinct)
+    values = packed[usable]
+    ids, known = batch.cache.claims_index.get(values)
     if not known.all():
         names = dict(zip(pairs.tolist(), cells.pair_text))
-        new = distinct[~known]
-        ids[~known] = [_claims_id(batch, value, names) for value in new.tolist()]
-        batch.cache.claims_index.add(new, ids[~known])
-    cid[usable] = ids[np.searchsorted(distinct, packed[usable])]
+        new = np.unique(values[~known])
+        batch.cache.claims_index.add(new, np.array([_claims_id(batch, value, names) for value in new.tolist()], dtype=np.int64))
+        ids = batch.cache.claims_index.get(values)[0]
+    cid[usable] = ids
     return cid
 
 

@@ -176,8 +176,8 @@ def identity_entries(cell: pa.Array) -> IdentityEntries:
     full = inside(_find(data, offsets, _FULL_SEMI))
     rows = np.flatnonzero(cells.valid & (cells.lengths > 0))
     # the entries of a cell lie between its start, its separators and its end, in byte order
-    starts = np.sort(np.concatenate([offsets[rows], semi + 1, full + len(_FULL_SEMI)]))
-    ends = np.sort(np.concatenate([semi, full, offsets[rows + 1]]))
+    starts = np.sort(np.concatenate([offsets[rows], semi + 1, full + len(_FULL_SEMI)]), kind="stable")  # sorted runs: merged
+    ends = np.sort(np.concatenate([semi, full, offsets[rows + 1]]), kind="stable")
     keep = ends > starts
     starts, ends = starts[keep], ends[keep]
     parent = np.searchsorted(offsets, starts, side="right") - 1
