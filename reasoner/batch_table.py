@@ -30,7 +30,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -157,11 +157,8 @@ class _IdentityCells:
     has_end: np.ndarray
     good: np.ndarray
     pair_text: list[str]
-    recognised_month: np.ndarray = field(init=False)  #: _months of recognised and ended: once per table row
-    ended_month: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.recognised_month, self.ended_month = _months(self.recognised), _months(self.ended)
+    recognised_month: np.ndarray  #: months since 1970-01 of recognised and ended (once per table row)
+    ended_month: np.ndarray
 
 
 def _identity_cells(cell: pa.Array | None, n: int) -> _IdentityCells | None:
@@ -185,7 +182,8 @@ def _identity_cells(cell: pa.Array | None, n: int) -> _IdentityCells | None:
         return out
 
     return _IdentityCells(by_position(np.ones(len(parent), dtype=bool)), by_position(entries.pair), by_position(entries.recognised),
-                          by_position(entries.ended), by_position(entries.has_end), good, entries.pair_text)
+                          by_position(entries.ended), by_position(entries.has_end), good, entries.pair_text,
+                          by_position(entries.recognised_month), by_position(entries.ended_month))
 
 
 def _identities(batch: _Batch, cells: _IdentityCells | None, rows_of: np.ndarray, days: np.ndarray, fast: np.ndarray) -> np.ndarray:

@@ -96,16 +96,16 @@ def dates(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     if cells is None:
         return _dates_by_kernels(text)
     at = np.flatnonzero((cells.lengths == DATE_BYTES) & cells.valid)
-    days, ok = dates_at(cells.data, cells.offsets[at])
+    days, ok, _ = dates_at(cells.data, cells.offsets[at])
     out_days, out_ok = np.zeros(len(text), dtype=np.int64), np.zeros(len(text), dtype=bool)
     out_days[at], out_ok[at] = days, ok
     return out_days, out_ok
 
 
-def dates_at(data: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ten bytes at each of starts read as YYYY-MM-DD → (day numbers, canonical)."""
+def dates_at(data: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ten bytes at each of starts read as YYYY-MM-DD → (day numbers, canonical, months since 1970-01)."""
     if not len(starts):
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
     cells = data[starts[:, None] + np.arange(DATE_BYTES)].astype(np.int32) - _ZERO  # int32: half the time of int64
     good = ((cells[:, _DIGITS] >= 0) & (cells[:, _DIGITS] <= 9)).all(axis=1)
     good &= (cells[:, 4] == _DASH - _ZERO) & (cells[:, 7] == _DASH - _ZERO)
@@ -116,7 +116,8 @@ def dates_at(data: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     month_ok = (month >= 1) & (month <= 12)
     length = _MONTH_DAYS[np.where(month_ok, month, 0)] + (leap & (month == 2))
     good &= (year >= 1) & month_ok & (day >= 1) & (day <= length)
-    return np.where(good, civil_days(year, month, day), 0).astype(np.int64), good
+    months = np.where(good, (year - 1970) * 12 + month - 1, 0).astype(np.int64)
+    return np.where(good, civil_days(year, month, day), 0).astype(np.int64), good, months
 
 
 def civil_days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -161,9 +162,11 @@ class IdentityEntries:
     ok: np.ndarray
     pair: np.ndarray
     pair_text: list[str]
-    recognised: np.ndarray
+    recognised: np.ndarray  #: day numbers
     ended: np.ndarray
     has_end: np.ndarray
+    recognised_month: np.ndarray  #: months since 1970-01 (numeric.month_relation compares months)
+    ended_month: np.ndarray
 
 
 def identity_entries(cell: pa.Array) -> IdentityEntries:
@@ -187,9 +190,9 @@ def identity_entries(cell: pa.Array) -> IdentityEntries:
     p1, p2, p3 = pipes[first], pipes[first + 1], pipes[first + 2]
     ok = ((count == 2) | (count == 3)) & (p1 > starts) & (p2 > p1 + 1)
     recognised_end = np.where(count == 3, p3, ends)
-    recognised, recognised_ok = _date_between(data, p2 + 1, recognised_end, ok)
+    recognised, recognised_ok, recognised_month = _date_between(data, p2 + 1, recognised_end, ok)
     has_end = ok & (count == 3) & (ends > p3 + 1)
-    ended, ended_ok = _date_between(data, p3 + 1, ends, has_end)
+    ended, ended_ok, ended_month = _date_between(data, p3 + 1, ends, has_end)
     ok &= recognised_ok & (~has_end | ended_ok)
     pair = np.zeros(len(starts), dtype=np.int64)
     pair_text: list[str] = []
@@ -197,7 +200,7 @@ def identity_entries(cell: pa.Array) -> IdentityEntries:
         encoded = pc.dictionary_encode(substrings(data, starts[ok], p2[ok]))
         pair[ok] = np.asarray(encoded.indices, dtype=np.int64)
         pair_text = encoded.dictionary.to_pylist()
-    return IdentityEntries(parent, ok, pair, pair_text, recognised, ended, has_end)
+    return IdentityEntries(parent, ok, pair, pair_text, recognised, ended, has_end, recognised_month, ended_month)
 
 
 def _find(data: np.ndarray, offsets: np.ndarray, pattern: bytes) -> np.ndarray:
@@ -217,12 +220,13 @@ def _in_cells(cells: Buffers):  # noqa: ANN202 - a small closure
     return inside
 
 
-def _date_between(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The part [starts, ends) of the entries in `where` read as a date → (day numbers, canonical)."""
-    days, ok = np.zeros(len(starts), dtype=np.int64), np.zeros(len(starts), dtype=bool)
+def _date_between(data: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                  where: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The part [starts, ends) of the entries in `where` read as a date → (day numbers, canonical, months)."""
+    days, ok, months = np.zeros(len(starts), dtype=np.int64), np.zeros(len(starts), dtype=bool), np.zeros(len(starts), dtype=np.int64)
     at = np.flatnonzero(where & (ends - starts == DATE_BYTES))
-    days[at], ok[at] = dates_at(data, starts[at])
-    return days, ok
+    days[at], ok[at], months[at] = dates_at(data, starts[at])
+    return days, ok, months
 
 
 def substrings(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array:

@@ -271,3 +271,21 @@ def test_a_typed_roster_is_decided_as_its_text():
     typed_table = pa.table(typed)
     assert typed_table.schema != text.schema
     assert _assert_same(typed_table).equals(run_partition(JOB, ArrowRows(1, text)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(min_value=-(2 ** 63), max_value=2 ** 63 - 1) | st.integers(0, 9), max_size=30), max_size=5))
+def test_an_int_index_answers_as_a_dict(batches: list[list[int]]) -> None:
+    """codes.IntIndex, the batch caches' column lookup: each batch is looked up, then its new keys added."""
+    from reasoner.codes import IntIndex
+
+    index, reference = IntIndex(), {}
+    for batch in batches:
+        keys = np.array(batch, dtype=np.int64)
+        values, found = index.get(keys)
+        assert found.tolist() == [k in reference for k in batch]
+        assert values.tolist() == [reference.get(k, 0) for k in batch]
+        new, base = sorted(set(batch) - reference.keys()), len(reference)
+        index.add(np.array(new, dtype=np.int64), np.arange(base, base + len(new), dtype=np.int64))
+        reference.update((k, base + n) for n, k in enumerate(new))
+    assert len(index) == len(reference)
