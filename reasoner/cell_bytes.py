@@ -1,22 +1,23 @@
-"""This module reads canonical cells straight from the bytes of Arrow string arrays.
+"""This module reads canonical cells of Arrow string arrays for the columnar batch paths.
 
 A roster's dates, amounts and identity cells are read on every row of a batch, and Arrow's
-kernels (a regex, a decimal cast, a split into lists and a join per part) cost 0.1–0.3 µs a
-cell each — for decide 10⁶ most of the per-row time left after the keys. A canonical cell is
-plain ASCII in a fixed shape, so numpy reads it in place from the array's offsets and data
-buffers instead; every reader returns, beside the values, which cells it read, and a cell it
-does not read goes to the caller's exact path (parse_person), so only canonical cells are
-ever taken here:
+kernels (a regex, a decimal cast, a split into lists and a join per part, a trim copying every
+cell) cost 0.1–0.3 µs a cell each: at decide 10⁶ most of the per-row time left after the keys.
+A canonical cell is plain ASCII in a fixed shape, so numpy reads dates and identity cells in
+place from the array's offsets and data buffers. Every reader returns, beside the values,
+which cells it read; a cell it does not read goes to the caller's exact path (parse_person),
+so only canonical cells are ever taken here:
 
     date        YYYY-MM-DD, a real day of year ≥ 1 (what date.fromisoformat reads the same way)
     amount      -?\\d{1,13}(\\.\\d{1,2})? in 元 → exactly its 分 (what numeric.parse_money reads),
                 matched by Arrow's regex and read through float64 (see money)
     identities  名称|认定部门|YYYY-MM-DD[|YYYY-MM-DD] entries separated by ； or ; (empty
                 entries skipped), 名称 and 认定部门 not empty
+    plain ends  no cell empty or beginning or ending with whitespace: the column needs no trim
 
-No byte of a multi-byte UTF-8 character is ASCII, so searching the bytes for | ; - . and digits
+No byte of a multi-byte UTF-8 character is ASCII, so searching the bytes for | ; - and digits
 finds only those characters. tests/test_cell_bytes.py checks each reader against a plain
-Python reading of the same cells.
+Python reading of the same cells (bench/README.md «What was tried» 47).
 """
 from __future__ import annotations
 
