@@ -43,7 +43,7 @@ from .chunk_files import ParquetSlice, atomic, close_readers, parquet_slices, sa
 from .partition import CHUNK_SCHEMAS, ERROR_STATUS, ArrowRows, Job, Rows, RulesMismatch, reasoner_for, rules_digest, table_record
 from .person import load_records, parse_person
 from .runners import Runner
-from .tables import is_table, read_rows, table_format
+from .tables import is_table, read_rows, row_dicts, table_format
 from .version import engine_digest
 
 MANIFEST_FORMAT = 2  #: 2: the chunk entries in chunks.jsonl
@@ -396,9 +396,9 @@ class RowExplainer:
     """Recomputes the full justification of one output row from the input file and its row number.
 
     Nothing per row is stored beyond the result: the manifest says which chunk holds the row,
-    that chunk of the input is read (and kept for the next row), and the row is decided or
-    settled again with the same rules — the answer sets are cached, so a row costs well under
-    10 ms once its chunk is loaded (bench/README.md).
+    that chunk of the input is read (and kept for the next row; a Parquet chunk from its own row
+    groups, in Arrow), and the row is decided or settled again with the same rules — the answer
+    sets are cached, so a row costs well under 10 ms once its chunk is loaded (bench/README.md).
     """
 
     def __init__(self, out: str | Path):
@@ -415,7 +415,7 @@ class RowExplainer:
             self.reasoner = reasoner_for(self.job.rules, self.identity["rules_sha256"])
         except RulesMismatch:
             raise BatchRunError(f"规则目录 {self.job.rules} 在批处理之后已改变，无法按行号重算依据") from None
-        self._loaded: tuple[int, dict[int, Any]] | None = None
+        self._loaded: tuple[int, ArrowRows | dict[int, Any]] | None = None
 
     def _check_input(self) -> None:
         try:
@@ -432,12 +432,24 @@ class RowExplainer:
         if index is None:
             raise BatchRunError(f"第 {row} 行不在批处理结果中")
         if self._loaded is None or self._loaded[0] != index:
-            rows = next(r for k, r in enumerate(input_chunks(self.input, self.identity["chunk_size"])) if k == index)
-            self._loaded = (index, dict(rows.rows() if isinstance(rows, ArrowRows) else rows))
-        if row not in self._loaded[1]:
+            self._loaded = (index, self._chunk(index))
+        chunk = self._loaded[1]
+        if isinstance(chunk, ArrowRows):  # only the row asked for becomes a Python record
+            raw = row_dicts(chunk.table.slice(row - chunk.first, 1))[0] if chunk.first <= row < chunk.first + len(chunk) else None
+        else:
+            raw = chunk.get(row)
+        if raw is None:
             raise BatchRunError(f"第 {row} 行不是数据行（空行或表头）")
-        raw = self._loaded[1][row]
         return table_record(raw) if self.job.flat else raw
+
+    def _chunk(self, index: int) -> ArrowRows | dict[int, Any]:
+        """Chunk `index` of the input: a Parquet chunk from its own row groups alone (one decoded group,
+        not every group before it), as Arrow; other inputs read up to it, as row number → record."""
+        slices = _slices(self.input, self.identity["chunk_size"])
+        if slices is not None:
+            return ArrowRows(slices[index].first, slices[index].table())
+        rows = next(r for k, r in enumerate(input_chunks(self.input, self.identity["chunk_size"])) if k == index)
+        return rows if isinstance(rows, ArrowRows) else dict(rows)
 
     def explain(self, row: int, fmt: str = "text") -> Any:
         """The full explanation of one row: the decision's justification, or each year's settlement."""

@@ -194,6 +194,29 @@ def test_explain_recomputes_a_row_from_the_input(tmp_path: Path) -> None:
         RowExplainer(out)
 
 
+def test_explain_reads_a_parquet_rows_chunk_alone_and_decides_the_row_as_the_record(tmp_path: Path) -> None:
+    """RowExplainer on a Parquet input reads only the row groups of the row's chunk; the explanation
+    of a row at the start, in the middle and at the end of a chunk, in the first and the last chunk,
+    is explain_text of Reasoner.decide on that row's record."""
+    from reasoner import Reasoner
+    from reasoner.explain import explain_text
+    from reasoner.partition import reasoner_for, table_record
+    from reasoner.person import parse_person
+    from reasoner.tables import row_dicts
+
+    src, out = tmp_path / "roster.parquet", tmp_path / "out.parquet"
+    write_roster(src, records("decide", 230, seed=11), DECIDE_COLUMNS)
+    _run(Job("decide", RULES, flat=True), src, out, LocalRunner(), 50)
+    rows = row_dicts(pq.read_table(src))
+    explainer = RowExplainer(out)
+    reasoner: Reasoner = reasoner_for(RULES)
+    for row in (1, 37, 50, 51, 200, 230):
+        expected = explain_text(reasoner.decide(parse_person(table_record(rows[row - 1]), row - 1)))
+        assert explainer.explain(row) == expected, row
+    with pytest.raises(ValueError, match="不在批处理结果中"):
+        explainer.explain(231)
+
+
 def test_rerun_with_other_options_starts_over(tmp_path: Path) -> None:
     src, out = tmp_path / "roster.jsonl", tmp_path / "out.parquet"
     write_roster(src, records("decide", 200, seed=8), DECIDE_COLUMNS)
