@@ -405,7 +405,7 @@ def _contexts(batch: _Batch, cells: _RowCells, rows_of: np.ndarray, days: np.nda
     """The date context of each of rows, as a position in cache.ctx_found — a context, the rows'
     PolicySelectionError, or None (the exact path) — by the integers of (地区, 日期, 待遇年度, 假设参数):
     the texts and items are interned per process, so the contexts met in earlier chunks (≈ 1,000
-    distinct dates a chunk) are one searchsorted."""
+    distinct dates a chunk) are one hash lookup of the column (codes.IntIndex)."""
     cache = batch.cache
     region = np.array([_cell_id(cache, "地区", r) for r in cells.regions] + [-1], dtype=np.int64)
     assumed = np.array([_cell_id(cache, "假设参数", a) for a in cells.assumed_items] + [-1], dtype=np.int64)

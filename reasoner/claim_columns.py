@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from .batch_table import _EPOCH
-from .cell_bytes import dates as _dates, filled as _filled
+from .cell_bytes import dates, filled
 from .codes import pack_codes
 from .decide import Reasoner
 from .person import Catastrophic, RecordError, _catastrophic
@@ -169,9 +169,9 @@ def _arrow_claims(cells: pa.Array, names: list[str]) -> tuple[np.ndarray, pa.Arr
     chunk holds anything that reader might read otherwise than json.loads: then the chunk is read by
     CellReader.claims. Rows whose cell is empty or mentions null (absent and null differ for parse_person,
     not for Arrow) are left out here — read as no claims, so they go the exact way."""
-    usable = _filled(pc.is_valid(cells))
+    usable = filled(pc.is_valid(cells))
     if _may_hold(cells, b"null", b"\n", b"\r"):
-        usable &= ~_filled(pc.match_substring_regex(cells, "null|\n|\r"))
+        usable &= ~filled(pc.match_substring_regex(cells, "null|\n|\r"))
     text = pc.if_else(pa.array(usable), cells, "[]")
     lines = pc.binary_join_element_wise('{"c":', text, "}\n", "")
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + len(lines) + 1]
@@ -216,10 +216,10 @@ def _arrow_read(usable: np.ndarray, listed: pa.Array, year: int | None) -> tuple
     parent = np.repeat(np.arange(n, dtype=np.int64), lengths)
     index = np.arange(len(parent), dtype=np.int64) - (np.cumsum(lengths) - lengths)[parent]
     date, kind, cost_x, basic_x, facts = listed.flatten().flatten()[:5]
-    day, good = _dates(date)
+    day, good = dates(date)
     cost, cost_ok = _fen_column(cost_x)
     basic, basic_ok = _fen_column(basic_x)
-    good &= _filled(pc.greater(pc.utf8_length(kind), 0)) & cost_ok & basic_ok & (basic >= 0) & (basic <= cost)
+    good &= filled(pc.greater(pc.utf8_length(kind), 0)) & cost_ok & basic_ok & (basic >= 0) & (basic <= cost)
     years = np.where(good, day.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970, 0)
     wanted = np.ones(len(parent), dtype=bool) if year is None else years == year
     ok = usable & (np.bincount(parent[~good], minlength=n) == 0) & (np.bincount(parent[wanted], minlength=n) > 0)
@@ -254,7 +254,7 @@ def read_claims(columns: dict[str, pa.Array], year: int | None, names: list[str]
     reader = CellReader()
     parsed = _arrow_claims(columns["就医"], names)
     ok, read = _arrow_read(*parsed, year) if parsed is not None else reader.claims(columns["就医"].to_pylist(), year)
-    ok &= _dates(columns["日期"])[1] & np.asarray(pc.is_valid(columns["地区"]))
+    ok &= dates(columns["日期"])[1] & np.asarray(pc.is_valid(columns["地区"]))
     if "大病保险" not in columns:
         return ok, read, np.zeros(len(ok), dtype=np.int64), [None]
     encoded = pc.dictionary_encode(columns["大病保险"])  # each distinct text parsed once

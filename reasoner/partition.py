@@ -238,10 +238,10 @@ def _decide_output(numbers: pa.Array, result: BatchResult, ids: pa.Array, region
         cells[name] = pa.DictionaryArray.from_arrays(distinct.indices.take(taken), distinct.dictionary)
     where = np.full(n, -1, dtype=np.int64)  # each row's error among the chunk's few (-1: none)
     where[list(result.errors)] = np.arange(len(result.errors))
-    taken = pa.array(where, mask=where < 0)
+    error_at = pa.array(where, mask=where < 0)
     fields, errors = zip(*map(error_cells, result.errors.values())) if result.errors else ((), ())
     columns = {"行号": numbers.cast(pa.int64()), "编号": ids, "地区": regions, "日期": dates, **cells,
-               "错误字段": pa.array(fields, pa.string()).take(taken), "错误": pa.array(errors, pa.string()).take(taken)}
+               "错误字段": pa.array(fields, pa.string()).take(error_at), "错误": pa.array(errors, pa.string()).take(error_at)}
     return pa.Table.from_pydict(columns, schema=CHUNK_SCHEMAS["decide"])
 
 
