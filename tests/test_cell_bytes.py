@@ -105,9 +105,16 @@ def test_identity_cells_split_from_the_bytes_are_what_python_splits(cells: list[
     expected = [(row, entry) for row, cell in enumerate(cells) if cell is not None for entry in _entries(cell)]
     assert found.parent.tolist() == [row for row, _ in expected]
     assert got == [entry for _, entry in expected]
-    month = lambda day: None if day is None else (lambda d: (d.year - 1970) * 12 + d.month - 1)(dt.date.fromordinal(day + EPOCH))  # noqa: E731
     assert [(r if ok else None, e if ok and h else None) for ok, r, e, h in zip(found.ok.tolist(), found.recognised_month.tolist(),
-            found.ended_month.tolist(), found.has_end.tolist())] == [(month(r), month(e)) for _, (_, _, r, e) in expected]
+            found.ended_month.tolist(), found.has_end.tolist())] == [(_month(r), _month(e)) for _, (_, _, r, e) in expected]
+
+
+def _month(day: int | None) -> int | None:
+    """Months since 1970-01 of a day number."""
+    if day is None:
+        return None
+    date = dt.date.fromordinal(day + EPOCH)
+    return (date.year - 1970) * 12 + date.month - 1
 
 
 def test_the_largest_and_smallest_amounts_are_read_to_the_fen() -> None:
