@@ -136,6 +136,8 @@ def test_a_column_with_plain_ends_is_what_trimming_leaves(cells: list[str | None
     (cell_text's) would change a cell or empty it."""
     from reasoner.cell_bytes import plain_ends
 
+    assert plain_ends(pa.array(["龙岩市", "a|民政|2024-01-01", None, "是"]))  # the common case takes the skip
+    assert not plain_ends(pa.array(["龙岩市", " 是"])) and not plain_ends(pa.array(["是\u3000"])) and not plain_ends(pa.array([""]))
     text = _sliced(cells, offset, " x ")
     if plain_ends(text):
         assert pa.compute.utf8_trim_whitespace(text).to_pylist() == cells

@@ -25,7 +25,7 @@ import pytest
 
 from bench.roster import DECIDE_COLUMNS, SETTLE_COLUMNS, records, write_roster
 from reasoner.batch_run import RowExplainer, run_batch, run_dir_of
-from reasoner.partition import Job, run_partition
+from reasoner.partition import ArrowRows, Job, run_partition
 from reasoner.policies import bundled_rules_dir
 from reasoner.runners import DaskRunner, LocalRunner, PoolRunner
 
@@ -213,6 +213,8 @@ def test_explain_reads_a_parquet_rows_chunk_alone_and_decides_the_row_as_the_rec
     for row in (1, 37, 50, 51, 200, 230):
         expected = explain_text(reasoner.decide(parse_person(table_record(rows[row - 1]), row - 1)))
         assert explainer.explain(row) == expected, row
+        loaded = explainer._loaded[1]  # the row's chunk alone, still Arrow
+        assert isinstance(loaded, ArrowRows) and loaded.first == (row - 1) // 50 * 50 + 1 and len(loaded) == min(50, 231 - loaded.first)
     with pytest.raises(ValueError, match="不在批处理结果中"):
         explainer.explain(231)
 
