@@ -30,7 +30,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .batch import BatchResult, FactColumns, _Batch, _Ctx, _detach
-from .cell_bytes import dates, filled, identity_entries, money
+from .cell_bytes import dates, distinct_cells, filled, identity_entries, money, per_cell
 from .codes import first_seen
 from .decide import Reasoner
 from .numeric import FALSE_TEXTS, TRUE_TEXTS
@@ -117,16 +117,33 @@ class TableRecords:
 
 
 # ------------------------------------------------------------------ cells
-def _text_columns(table: pa.Table) -> dict[str, pa.Array] | None:
-    """Every column as trimmed text (empty → null), by header; None when headers are not plain."""
+def _text_columns(table: pa.Table, dictionaries: bool = False) -> dict[str, pa.Array] | None:
+    """Every column as trimmed text (empty → null), by header; None when headers are not plain.
+    dictionaries: a dictionary column of text stays one (its values trimmed), for readers that
+    read each distinct cell once (cell_bytes.per_cell)."""
     names = [cell_text(n) or "" for n in table.column_names]
     if "" in names or len(set(names)) != len(names) or "__extra__" in names:
         return None
     out = {}
     for name, column in zip(names, table.columns):
         column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-        out[name] = trimmed(column_text(column).cast(pa.string()))
+        text_dictionary = pa.types.is_dictionary(column.type) and pa.types.is_string(column.type.value_type)
+        out[name] = _trimmed_dictionary(column) if dictionaries and text_dictionary else trimmed(column_text(column).cast(pa.string()))
     return out
+
+
+def _trimmed_dictionary(column: pa.DictionaryArray) -> pa.DictionaryArray:
+    """A dictionary column with its values trimmed; a row whose value trims to nothing is null."""
+    values = trimmed(column.dictionary)
+    indices = column.indices
+    if values.null_count:
+        indices = pc.if_else(pc.take(pc.is_valid(values), indices), indices, pa.scalar(None, indices.type))
+    return pa.DictionaryArray.from_arrays(indices, values)
+
+
+def _plain_text(column: pa.Array) -> pa.Array:
+    """A column as plain strings (what the output shows)."""
+    return column.cast(pa.string()) if pa.types.is_dictionary(column.type) else column
 
 
 def _months(days: np.ndarray) -> np.ndarray:
@@ -139,7 +156,7 @@ def _relation(of: np.ndarray, of_month: np.ndarray, on: np.ndarray, on_month: np
 
 
 def _flags(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """是/否 cells → (value, canonical)."""
+    """是/否 cells → (value, canonical) (a plain string array: see per_cell)."""
     true = filled(pc.is_in(text, pa.array(TRUE_TEXTS)))
     return true, true | filled(pc.is_in(text, pa.array(FALSE_TEXTS)))
 
@@ -160,11 +177,22 @@ class _IdentityCells:
     recognised_month: np.ndarray  #: months since 1970-01 of recognised and ended (once per table row)
     ended_month: np.ndarray
 
+    def taken(self, codes: np.ndarray) -> _IdentityCells:
+        """The cells of rows that are cells codes[r] of these."""
+        return replace(self, **{f.name: np.take(getattr(self, f.name), codes, axis=-1) for f in fields(self) if f.name != "pair_text"})
+
 
 def _identity_cells(cell: pa.Array | None, n: int) -> _IdentityCells | None:
-    """Identity cells → their entries, split and their dates read once per table row."""
+    """Identity cells → their entries, split and their dates read once per table row (once per
+    distinct cell of a dictionary column)."""
     if cell is None or cell.null_count == n:
         return None
+    values, codes = distinct_cells(cell if pa.types.is_dictionary(cell.type) else pc.dictionary_encode(cell))  # cells repeat: 40% distinct
+    cells = _identity_values(values, len(values))
+    return cells if codes is None else cells.taken(codes)
+
+
+def _identity_values(cell: pa.Array, n: int) -> _IdentityCells:
     entries = identity_entries(cell)
     parent, ok = entries.parent, entries.ok
     position = np.arange(len(parent)) - np.searchsorted(parent, parent)  # entries of a row are consecutive
@@ -243,12 +271,12 @@ class _Facts:
 
     def money(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         if name not in self._money:
-            self._money[name] = money(self.columns[name])
+            self._money[name] = per_cell(self.columns[name], money)  # type: ignore[assignment]
         return self._money[name]
 
     def flags(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         if name not in self._flags:
-            self._flags[name] = _flags(self.columns[name])
+            self._flags[name] = per_cell(self.columns[name], _flags)  # type: ignore[assignment]
         return self._flags[name]
 
     def of(self, ctx: _Ctx, rows: np.ndarray) -> tuple[FactColumns, np.ndarray]:
@@ -283,6 +311,10 @@ def _years(columns: dict[str, pa.Array], n: int) -> tuple[np.ndarray, np.ndarray
     cell = columns.get("待遇年度")
     if cell is None:
         return np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
+    return per_cell(cell, _year_cells)  # type: ignore[return-value]
+
+
+def _year_cells(cell: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     digits = filled(pc.match_substring_regex(cell, YEAR))
     year = np.asarray(pc.fill_null(pc.if_else(pa.array(digits), cell, None).cast(pa.int64()), 0), dtype=np.int64)
     return year, ~filled(pc.is_valid(cell)) | (digits & (year > 1949) & (year < 2200))
@@ -293,18 +325,23 @@ def _assumed(columns: dict[str, pa.Array], n: int) -> tuple[np.ndarray, np.ndarr
     cell = columns.get("假设参数")
     if cell is None:
         return np.full(n, -1, dtype=np.int64), np.ones(n, dtype=bool), []
-    encoded = pc.dictionary_encode(cell)
+    encoded = _encoded(cell)
     items: list[tuple[Any, ...]] = []
     good = []
     for text in encoded.dictionary.to_pylist():
         try:
-            value = json.loads(text)
+            value = json.loads(text) if text is not None else None  # None: a dictionary value no row holds
         except ValueError:
             value = None
         good.append(isinstance(value, dict))
         items.append(tuple(value.items()) if isinstance(value, dict) else ())
     code = np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)
     return code, (code < 0) | np.asarray(good + [False], dtype=bool)[code], items
+
+
+def _encoded(cell: pa.Array) -> pa.DictionaryArray:
+    """A column as a dictionary array (a dictionary column as it is: its values may repeat once trimmed)."""
+    return cell if pa.types.is_dictionary(cell.type) else pc.dictionary_encode(cell)
 
 
 def _raw_key(cells: _RowCells, row: int, day: int) -> tuple[Any, ...]:
@@ -348,7 +385,7 @@ def _row_cells(columns: dict[str, pa.Array], n: int) -> _RowCells:
             ok &= ~filled(pc.is_valid(columns[name]))  # a 就医 or 大病保险 cell is validated by parse_person
     year, year_ok = _years(columns, n)
     assumed, assumed_ok, assumed_items = _assumed(columns, n)
-    regions = pc.dictionary_encode(columns["地区"])
+    regions = _encoded(columns["地区"])
     region_code = np.asarray(regions.indices.fill_null(-1), dtype=np.int64)
     return _RowCells(columns, ok & year_ok & assumed_ok, region_code, regions.dictionary.to_pylist(), year, assumed, assumed_items,
                      _identity_cells(columns.get("身份"), n), _Facts(columns))
@@ -445,10 +482,10 @@ def decide_table(reasoner: Reasoner, table: pa.Table, first: int, solve: bool = 
     ends in a summary or its own error, in place, as decide_batch gives them for the rows read
     by person.table_record and parse_person. solve=False: keys only (result.keys; summaries None)."""
     t0 = time.perf_counter()
-    columns = _text_columns(table)
+    columns = _text_columns(table, dictionaries=True)
     records = TableRecords(table, first, columns)
     usable = columns is not None and {"地区", "日期"} <= columns.keys()
-    days, days_ok = dates(columns["日期"]) if usable else (None, None)  # type: ignore[index]
+    days, days_ok = per_cell(columns["日期"], dates) if usable else (None, None)  # type: ignore[index]
     result, exact = _decide(reasoner, records, days, days_ok, solve, t0)
     return TableDecisions(result, *_cells(records, columns, exact, first))
 
@@ -488,9 +525,9 @@ def _cells(records: TableRecords, columns: dict[str, pa.Array] | None, exact: li
     none = pa.nulls(n, pa.string())
     columns = columns or {}
     numbers = pa.array(np.arange(first, first + n)).cast(pa.string())
-    given = columns.get("编号", none)
+    given = _plain_text(columns.get("编号", none))
     ids = pc.if_else(pc.is_valid(given), given, pc.binary_join_element_wise("#", numbers, ""))
-    regions, dates = columns.get("地区", none), columns.get("日期", none)
+    regions, dates = _plain_text(columns.get("地区", none)), _plain_text(columns.get("日期", none))
     if not exact:
         return ids, regions, dates
     mask = np.zeros(n, dtype=bool)

@@ -92,6 +92,24 @@ def filled(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ dates
+def distinct_cells(text: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
+    """The cells to read and, for a dictionary column, each row's position among them: the
+    dictionary's values and a null after them (a null row's). Any other column: itself and None."""
+    if not pa.types.is_dictionary(text.type):
+        return text, None
+    values = pa.concat_arrays([text.dictionary, pa.nulls(1, text.dictionary.type)])
+    return values, np.asarray(text.indices.fill_null(len(text.dictionary)), dtype=np.intp)
+
+
+def per_cell(text: pa.Array, read: Callable[[pa.Array], tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    """read's per-cell arrays (cells on the last axis), read once per distinct cell of a dictionary
+    column and taken per row: a roster's dates, 是/否 and 假设参数 repeat (≈ 1,000 distinct dates in
+    50,000 rows), and a take costs less than reading a cell again."""
+    values, codes = distinct_cells(text)
+    read_values = read(values)
+    return read_values if codes is None else tuple(np.take(part, codes, axis=-1) for part in read_values)
+
+
 def dates(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """YYYY-MM-DD cells → (days since 1970-01-01, canonical)."""
     cells = buffers(text)
@@ -248,9 +266,11 @@ __all__ = [
     "civil_days",
     "dates",
     "dates_at",
+    "distinct_cells",
     "filled",
     "identity_entries",
     "money",
+    "per_cell",
     "plain_ends",
     "substrings",
 ]

@@ -106,8 +106,8 @@ class _Reader:
     (consecutive chunks fall in the same group: each group is decoded once per worker)."""
 
     def __init__(self, path: str):
-        self.file = pq.ParquetFile(path)
-        meta = self.file.metadata
+        meta = pq.ParquetFile(path).metadata
+        self.file = pq.ParquetFile(path, read_dictionary=_few_values(meta))
         self.starts = [0]
         for g in range(meta.num_row_groups):
             self.starts.append(self.starts[-1] + meta.row_group(g).num_rows)
@@ -127,6 +127,24 @@ class _Reader:
             if lo < hi:
                 parts.append(self.group(g).slice(lo - self.starts[g], hi - lo))
         return pa.concat_tables(parts).combine_chunks() if len(parts) > 1 else parts[0]
+
+
+def _few_values(meta: pq.FileMetaData) -> list[str]:
+    """The text columns to read as Arrow dictionaries: those whose Parquet dictionary page is, in every
+    row group, smaller than a byte per row — few distinct cells (a roster's dates, regions, 是/否 and
+    假设参数), which the batch readers then read once per distinct cell (cell_bytes.per_cell). A column
+    of mostly distinct cells (编号, amounts) or whose writer gave up its dictionary is read as plain
+    text: there a dictionary would cost more to build than it saves."""
+    schema = meta.schema.to_arrow_schema()
+    names = []
+    for k in range(meta.num_columns):
+        chunks = [meta.row_group(g).column(k) for g in range(meta.num_row_groups)]
+        at = schema.get_field_index(chunks[0].path_in_schema) if chunks else -1  # a top-level column of text
+        if at >= 0 and pa.types.is_string(schema.field(at).type) and all(
+                c.has_dictionary_page and c.dictionary_page_offset is not None
+                and c.data_page_offset - c.dictionary_page_offset < c.num_values for c in chunks):
+            names.append(schema.field(at).name)
+    return names
 
 
 _READERS: dict[tuple[str, int, int], _Reader] = {}  #: (path, size, mtime) → reader, in this process

@@ -261,7 +261,10 @@ def test_workers_read_the_same_parquet_rows_as_the_driver(tmp_path: Path) -> Non
     assert [(s.first, len(s)) for s in slices] == [(c.first, len(c)) for c in driver]
     assert [s.group for s in slices] == [(s.first - 1) // 77 for s in slices] == [0, 0, 1, 2, 3, 3, 4, 5, 6]
     for s, c in zip(reversed(slices), reversed(driver)):  # out of order: a group decoded again when needed
-        assert s.table().equals(c.table)
+        got = s.table()
+        # a column of few distinct cells comes as a dictionary (read once per distinct cell), the others as text
+        assert got.schema.types == [pa.string(), pa.dictionary(pa.int32(), pa.string())]
+        assert got.cast(c.table.schema).equals(c.table)
     assert parquet_slices(src, 60, 76) is None  # a row group larger than a worker may hold: the driver reads
 
 
