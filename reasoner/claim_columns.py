@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from .batch_table import _EPOCH
-from .cell_bytes import dates, filled
+from .batch_table import _EPOCH, _encoded, _plain_text
+from .cell_bytes import dates, filled, per_cell
 from .codes import pack_codes
 from .decide import Reasoner
 from .person import Catastrophic, RecordError, _catastrophic
@@ -252,13 +252,14 @@ def read_claims(columns: dict[str, pa.Array], year: int | None, names: list[str]
     """Stage 1: which rows the columns can take, their claims, and their ordinary catastrophic parameters
     (per row an index into the distinct ones)."""
     reader = CellReader()
-    parsed = _arrow_claims(columns["就医"], names)
-    ok, read = _arrow_read(*parsed, year) if parsed is not None else reader.claims(columns["就医"].to_pylist(), year)
-    ok &= dates(columns["日期"])[1] & np.asarray(pc.is_valid(columns["地区"]))
+    claims = _plain_text(columns["就医"])
+    parsed = _arrow_claims(claims, names)
+    ok, read = _arrow_read(*parsed, year) if parsed is not None else reader.claims(claims.to_pylist(), year)
+    ok &= per_cell(columns["日期"], dates)[1] & np.asarray(pc.is_valid(columns["地区"]))
     if "大病保险" not in columns:
         return ok, read, np.zeros(len(ok), dtype=np.int64), [None]
-    encoded = pc.dictionary_encode(columns["大病保险"])  # each distinct text parsed once
-    found = [reader.ordinary(text) for text in encoded.dictionary.to_pylist()] + [None]
+    encoded = _encoded(columns["大病保险"])  # each distinct text parsed once
+    found = [reader.ordinary(text) if text is not None else None for text in encoded.dictionary.to_pylist()] + [None]
     ok &= ~np.array([isinstance(f, Exception) for f in found])[np.asarray(pc.fill_null(encoded.indices, -1), dtype=np.int64)]
     ordinary = np.asarray(pc.fill_null(encoded.indices, len(found) - 1), dtype=np.int64)
     return ok, read, ordinary, [None if isinstance(f, Exception) else f for f in found]

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from .batch import ROW_ERRORS, _cache, _per_person_fact
 from .batch_rows import SETTLE_SCHEMA, settle_rows
 from .batch_summary import BatchConsistencyError
-from .batch_table import TableRecords, _text_columns, decide_on_dates
+from .batch_table import TableRecords, _plain_text, _text_columns, decide_on_dates
 from .claim_columns import ClaimColumns, claim_fact_names, read_claims
 from .codes import first_seen, pack_codes
 from .compile import CompiledPolicy
@@ -235,7 +235,7 @@ def settle_table(reasoner: Reasoner, table: pa.Table, first: int, year: int | No
     """Settle every row of a flat table chunk whose first row is row number `first` (only the claims of
     `year` when given): SETTLE_SCHEMA's row per input row, equal to batch_rows.settle_rows'."""
     n = table.num_rows
-    columns = _text_columns(table)
+    columns = _text_columns(table, dictionaries=True)
     cells = None
     ok = np.zeros(n, dtype=bool)
     if columns is not None and {"地区", "日期", "就医"} <= columns.keys():
@@ -323,9 +323,9 @@ def _cells(columns: dict[str, pa.Array], ok: np.ndarray, parent: np.ndarray, yea
         return pa.array(full)
 
     numbers = pa.array(np.arange(first, first + n, dtype=np.int64))
-    given = columns.get("编号", pa.nulls(n, pa.string()))
+    given = _plain_text(columns.get("编号", pa.nulls(n, pa.string())))
     return {"行号": numbers, "编号": pc.if_else(pc.is_valid(given), given, pc.binary_join_element_wise("#", numbers.cast(pa.string()), "")),
-            "地区": columns["地区"], "状态": _texts(n, rows, ["已结算"], np.zeros(len(rows), dtype=np.int64)),
+            "地区": _plain_text(columns["地区"]), "状态": _texts(n, rows, ["已结算"], np.zeros(len(rows), dtype=np.int64)),
             "年度": _years(n, rows, starts, year),
             "就医笔数": per_row(np.ones(len(parent), dtype=np.int64)),
             "大病保险支付（分）": per_row(settled.catastrophic), "医疗救助（分）": per_row(settled.assistance),

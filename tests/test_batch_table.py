@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,6 +24,7 @@ from reasoner.batch_table import decide_table
 from reasoner.codes import first_seen
 from reasoner.partition import ArrowRows, Job, reasoner_for, run_partition
 from reasoner.policies import bundled_rules_dir
+from table_support import as_dictionaries
 
 RULES = str(bundled_rules_dir())
 JOB = Job("decide", RULES, flat=True)
@@ -42,7 +42,7 @@ def _both(table: pa.Table, first: int = 1) -> tuple[pa.Table, pa.Table]:
 
 def _assert_same(table: pa.Table, first: int = 1) -> pa.Table:
     columnar, per_row = _both(table, first)
-    by_distinct_cell = run_partition(JOB, ArrowRows(first, _as_dictionaries(table)))
+    by_distinct_cell = run_partition(JOB, ArrowRows(first, as_dictionaries(table)))
     for got_table in (columnar, by_distinct_cell):
         for name in per_row.column_names:
             got, want = got_table.column(name).to_pylist(), per_row.column(name).to_pylist()
@@ -50,21 +50,6 @@ def _assert_same(table: pa.Table, first: int = 1) -> pa.Table:
             assert not diff, f"{name}: {diff[:3]}"
         assert got_table.equals(per_row)
     return columnar
-
-
-def _as_dictionaries(table: pa.Table) -> pa.Table:
-    """The table as a Parquet chunk's reader may give it (chunk_files._few_values): every text column
-    a dictionary, holding values no row of the chunk holds (a row group's dictionary serves the whole
-    group), one of which trims to nothing."""
-    columns = {}
-    for name, column in zip(table.column_names, table.columns):
-        column = column.combine_chunks()
-        if pa.types.is_string(column.type):
-            encoded = pc.dictionary_encode(column)
-            values = pa.concat_arrays([pa.array(["  ", "不用的值"]), encoded.dictionary])
-            column = pa.DictionaryArray.from_arrays(pc.add(encoded.indices, pa.scalar(2, encoded.indices.type)), values)
-        columns[name] = column
-    return pa.table(columns)
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> pa.Table:
