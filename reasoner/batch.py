@@ -34,7 +34,7 @@ The results (Summary, BatchResult) live in batch_summary.py and the column conve
 batch_columns.py; batch_table.py is the columnar front for Arrow chunks (it computes the same
 contexts, claims ids and fact columns from the cells and calls key_rows and exact_row); whole
 roster files, chunking, resumption and the runners (process pool, Dask) are batch_run.py,
-partition.py and runners.py; summary_store.py shares decided summaries between a run's workers.
+partition.py and runners.py.
 
 Two small pieces stand in for refactors of decide.py that would let the batch call one
 function instead: _prepare (decide() up to the signature: a Reasoner.prepare) and
@@ -62,7 +62,6 @@ from .params import parse_assumed
 from .person import Person, RecordError, parse_person
 from .policies import PolicySelectionError, Selection
 from .solve import Answer, GroundPolicy, Signature
-from .summary_store import SummaryStore, open_store
 
 #: Errors a row may end in; they are kept in place (Reasoner.decide raises the same ones).
 #: ValueError is the bare error of parse_assumed (a malformed 假设参数 amount).
@@ -144,7 +143,6 @@ class _Cache:
         self.by_answer: dict[tuple[Any, ...], int] = {}  #: (context, answer set, facts present, per-person amounts) → summary index
         self.skeys: list[tuple[Any, ...]] = []  #: summary index → its (context, signature, facts present, per-person amounts) key
         self.solves = 0
-        self.store: SummaryStore | None = None  #: summaries shared with the other processes of a run
 
     def forget_cells(self) -> None:
         """Empty batch_table's own caches keyed by interned cells (its ids have a fixed number of bits)."""
@@ -181,15 +179,6 @@ def _cache(reasoner: Reasoner, solve: bool = True) -> _Cache:
     return cache
 
 
-def share_summaries(reasoner: Reasoner, path: str | None) -> None:
-    """Take and give decided summaries through the run's store at path (None: decide alone)."""
-    cache = _cache(reasoner)
-    if (cache.store.path if cache.store else None) != path:
-        if cache.store is not None:
-            cache.store.close()
-        cache.store = open_store(path)
-
-
 def clear_cache(reasoner: Reasoner) -> None:
     """Forget the batch caches of a reasoner (its groundings and answer sets stay)."""
     _CACHES.pop(reasoner, None)
@@ -221,7 +210,7 @@ class _Batch:
         self.cache = _cache(reasoner, solve)
         self.verify = verify
         self.errors: dict[int, Exception] = {}
-        self.stats = {"rows": len(records), "errors": 0, "exact_rows": 0, "new_keys": 0, "new_summaries": 0, "shared_summaries": 0,
+        self.stats = {"rows": len(records), "errors": 0, "exact_rows": 0, "new_keys": 0, "new_summaries": 0,
                       "solves_before": self.cache.solves}
 
     # ---------------------------------------------------------- contexts and plans
@@ -323,8 +312,6 @@ class _Batch:
 
     def finish(self, out: np.ndarray, t0: float) -> BatchResult:
         """The result of rows decided into out (summary index per row, -1 for an error row)."""
-        if self.cache.store is not None:
-            self.cache.store.flush()  # what this batch decided, for the run's other processes
         n = len(out)
         # compact: the distinct summaries this batch uses (in the order the cache first met them)
         valid = out >= 0
@@ -615,22 +602,13 @@ class _Batch:
         return ground.solve(sig)
 
     def _put(self, skey: tuple[Any, ...], summary: Summary) -> int:
-        """A summary decided here, for this process and the run's others."""
+        """A summary decided here."""
         s = self._add(skey, summary)
         self.stats["new_summaries"] += 1
-        if self.cache.store is not None:
-            self.cache.store.put(skey, summary)
         return s
 
     def _known(self, skey: tuple[Any, ...]) -> int | None:
-        """A summary this process has, or one another process of the run has stored."""
-        s = self.cache.summary_index.get(skey)
-        if s is None and self.cache.store is not None:
-            shared = self.cache.store.get(skey)
-            if shared is not None:
-                s = self._add(skey, shared)
-                self.stats["shared_summaries"] += 1
-        return s
+        return self.cache.summary_index.get(skey)
 
     def _add(self, skey: tuple[Any, ...], summary: Summary) -> int:
         s = len(self.cache.summaries)
@@ -726,4 +704,4 @@ def decide_batch(reasoner: Reasoner, records: Sequence[Any], *, verify: float = 
             gc.enable()
 
 
-__all__ = ["BatchConsistencyError", "BatchResult", "ItemSummary", "Summary", "clear_cache", "decide_batch", "share_summaries"]
+__all__ = ["BatchConsistencyError", "BatchResult", "ItemSummary", "Summary", "clear_cache", "decide_batch"]

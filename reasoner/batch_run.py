@@ -240,7 +240,7 @@ def _open_run(run_dir: Path, identity: dict[str, Any], note: Any) -> Manifest:
     else:
         if old is not None or (run_dir / "manifest.json").exists():
             note("输入、规则、选项或推理引擎与上次不同：重新开始批处理")
-        for stale in [*run_dir.glob("chunk-*"), *run_dir.glob("summaries.sqlite3*")]:
+        for stale in run_dir.glob("chunk-*"):
             stale.unlink()
         manifest = Manifest(identity)
     manifest.start(run_dir)
@@ -277,8 +277,6 @@ def run_batch(job: Job, input_path: str | Path, out: str | Path, runner: Runner,
     shared = runner.reaches(input_path, run_dir)  # the workers read their own rows and write their own chunks
     job = replace(job, rules_sha256=manifest.identity["rules_sha256"], engine_sha256=manifest.identity["engine_sha256"],  # workers check
                   chunks_dir=str(run_dir) if shared else "", run_tag=tag)
-    if runner.workers > 1:  # one process has nobody to share with: the store would only cost
-        job = replace(job, summaries=str(run_dir / "summaries.sqlite3"))
     resumed = len(manifest.chunks)
     bar = _progress(input_path, manifest, progress)
     total_chunks = 0

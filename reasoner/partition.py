@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .batch import decide_batch, share_summaries
+from .batch import decide_batch
 from .batch_rows import DECIDE_SCHEMA, ERROR_STATUS, SETTLE_SCHEMA, error_cells, parse_rows, raw_id, settle_rows
 from .batch_summary import BatchResult, Summary
 from .batch_table import decide_table
@@ -82,7 +82,6 @@ class Job:
     rules: str  #: rules folder
     flat: bool  #: rows are flat table rows (person.flat_record) rather than records
     year: int | None = None  #: settle: only this calendar year
-    summaries: str | None = None  #: the run's summary store (batch_run sets it): workers share what they decided
     rules_sha256: str = ""  #: the rules as the run's driver read them (rules_digest; batch_run sets it): "" is not checked
     engine_sha256: str = ""  #: the driver's engine (version.engine_digest; batch_run sets it): "" is not checked
     chunks_dir: str = ""  #: the run directory, when the workers write their chunk files there themselves (run_chunk)
@@ -149,7 +148,6 @@ def run_partition(job: Job, rows: Rows) -> pa.Table:
     was_enabled = gc.isenabled()
     gc.disable()  # a chunk makes many short-lived objects and few cycles; collect once afterwards
     try:
-        share_summaries(reasoner, job.summaries)
         run = _decide_table if job.mode == "decide" else _settle_table
         runs = _arrow_runs(rows) if job.flat and not isinstance(rows, ArrowRows) else None
         table = run(job, reasoner, rows) if runs is None else pa.concat_tables([run(job, reasoner, r) for r in runs])

@@ -94,7 +94,6 @@ class _Planner:
     def __init__(self, reasoner: Reasoner, records: TableRecords, read: ClaimColumns):
         self.reasoner, self.records, self.read = reasoner, records, read
         self.cache = _plans(reasoner)
-        self.store = _cache(reasoner).store  #: the run's store (several workers): plans another worker made
         self.parts = PersonParts()  #: the person part of the last representative, for its other claims
 
     def person(self, skey: tuple[Any, ...]) -> int:
@@ -166,14 +165,9 @@ class _Planner:
         conditions = tuple((aid, r.value, r.missing) for aid, r in results)
         p = self.cache.by_atoms.get((pk, read.kind[c], conditions))
         if p is None:
-            shared = ("plan", self.cache.skeys[pk], read.kind[c], conditions)  # a plan is a function of this key
-            plan = self.store.get(shared) if self.store is not None else None
+            plan = self._by_answer(pk, info, c, results, conditions)
             if plan is None:
-                plan = self._by_answer(pk, info, c, results, conditions)
-                if plan is None:
-                    return -1
-                if self.store is not None:
-                    self.store.put(shared, plan)
+                return -1
             p = self.cache.by_atoms[(pk, read.kind[c], conditions)] = self._index(plan)
         return p
 
@@ -290,8 +284,6 @@ def _plan_claims(reasoner: Reasoner, records: TableRecords, columns: dict[str, p
         for c in claims_at[plan[claims_at] == -2].tolist():
             pk = int(person_key[np.searchsorted(claims_at, c)])
             plan[c] = planner.plan(pk, c) if pk >= 0 else -1
-    if planner.store is not None:
-        planner.store.flush()  # what this chunk decided, for the run's other workers
     return plan, planner.cache.plans
 
 

@@ -202,26 +202,6 @@ def test_ids_of_rows_without_one_are_their_row_numbers(first: int) -> None:
     assert out.column("行号").to_pylist() == [first, first + 1]
 
 
-def test_a_second_process_takes_the_summaries_the_first_stored(tmp_path) -> None:
-    """The run's summary store (reasoner/summary_store.py): a fresh reasoner — another worker, or
-    a rerun after a crash — reuses what was decided, with the same result and no clingo solve."""
-    from reasoner.batch import share_summaries
-    from reasoner.decide import Reasoner
-    from reasoner.policies import PolicySet
-
-    table = _table([flat_row(r, DECIDE_COLUMNS) for r in records("decide", 400, seed=21)], DECIDE_COLUMNS)
-    store = str(tmp_path / "summaries.sqlite3")
-    first, second = Reasoner(PolicySet.load(RULES)), Reasoner(PolicySet.load(RULES))
-    share_summaries(first, store)
-    share_summaries(second, store)
-    a = decide_table(first, table, 1).result
-    b = decide_table(second, table, 1).result
-    assert a.stats["new_summaries"] > 0 and a.stats["shared_summaries"] == 0
-    assert b.stats["new_summaries"] == 0 and b.stats["solves"] == 0
-    assert b.stats["shared_summaries"] == a.stats["new_summaries"]
-    assert [b.summary(i) for i in range(len(b))] == [a.summary(i) for i in range(len(a))]
-
-
 @given(st.lists(st.integers(min_value=-(2 ** 63), max_value=2 ** 63 - 1) | st.integers(min_value=0, max_value=5), max_size=200))
 @settings(max_examples=200, deadline=None)
 def test_first_seen_numbers_values_in_order_of_first_appearance(values: list[int]) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -483,29 +482,6 @@ def test_chunk_files_are_named_for_their_run(tmp_path: Path) -> None:
     (run_dir_of(out) / "chunks.jsonl").unlink()
     _run(Job("decide", RULES, flat=True), b, out, LocalRunner(), 10)
     assert files() == of_b  # the same work: the same names
-
-
-def test_a_run_on_other_rules_does_not_reuse_the_stored_summaries(tmp_path: Path) -> None:
-    """The summary store (kept when a run has several workers) belongs to one rules digest:
-    changed rules start the run afresh without it."""
-    import shutil
-
-    src = tmp_path / "roster.parquet"
-    write_roster(src, records("decide", 300, seed=4), DECIDE_COLUMNS)
-    out = tmp_path / "out.parquet"
-    _run(Job("decide", RULES, flat=True), src, out, PoolRunner(2, RULES), 100)
-    store = run_dir_of(out) / "summaries.sqlite3"
-    with sqlite3.connect(store) as db:  # a summary the changed rules would not give
-        db.execute("INSERT INTO summaries VALUES ('planted', x'00')")
-    changed = tmp_path / "rules"
-    shutil.copytree(RULES, changed)
-    (changed / "longyan.rules").write_text((changed / "longyan.rules").read_text(encoding="utf-8") + "\n# 改动\n", encoding="utf-8")
-    out.unlink()
-    _run(Job("decide", str(changed), flat=True), src, out, PoolRunner(2, str(changed)), 100)
-    with sqlite3.connect(store) as db:
-        assert db.execute("SELECT count(*) FROM summaries WHERE key = 'planted'").fetchone() == (0,)
-        assert db.execute("SELECT count(*) FROM summaries").fetchone()[0] > 0
-    assert pq.read_table(out).num_rows == 300
 
 
 @pytest.mark.parametrize("mode", ["decide", "settle"])

@@ -552,35 +552,6 @@ def test_typed_parquet_columns_are_read_as_their_text(reasoner: Reasoner) -> Non
     assert_same(reasoner, table, 1, None)
 
 
-# ------------------------------------------------------------------ (f) plans shared between workers
-def test_a_second_worker_takes_the_plans_the_first_stored(tmp_path: Path, roster: pa.Table, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The run's store (reasoner/summary_store.py) also carries claim plans: a fresh reasoner —
-    another worker of the run, or a rerun after a crash — settles the same rows with the same
-    result without deciding a single claim itself."""
-    from reasoner import settle_table as module
-    from reasoner.batch import share_summaries
-
-    table = roster.slice(0, 400)
-    store = str(tmp_path / "summaries.sqlite3")
-    first, second = Reasoner(PolicySet.load(RULES)), Reasoner(PolicySet.load(RULES))
-    share_summaries(first, store)
-    share_summaries(second, store)
-    decided: list[int] = []
-    original = module._Planner._decided
-
-    def counted(self: Any, *args: Any) -> Any:
-        decided.append(1)
-        return original(self, *args)
-
-    monkeypatch.setattr(module._Planner, "_decided", counted)
-    a = settle_table(first, table, 1, None)
-    made = len(decided)
-    b = settle_table(second, table, 1, None)
-    assert made > 0 and len(decided) == made
-    assert b.equals(a)
-    assert a.equals(expected_table(first, table, 1, None))
-
-
 def test_odd_rows_in_a_chunk_arrow_reads_are_settled_identically(reasoner: Reasoner) -> None:
     """A clean chunk's 就医 cells are parsed by Arrow's JSON reader (claim_columns._arrow_claims) and
     checked column-wise; a chunk Arrow cannot read the same way as json.loads falls back to reading
