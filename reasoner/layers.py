@@ -25,6 +25,8 @@ from functools import lru_cache
 
 from clingo import ast
 
+from .disk_cache import remembered
+
 Pred = tuple[str, int]  #: (name, arity)
 
 
@@ -107,7 +109,12 @@ def _rules(program: str) -> tuple[list[_Rule], set[Pred], list[tuple[frozenset[P
 @lru_cache(maxsize=16)
 def claim_layer(program: str, inputs: frozenset[Pred]) -> Layer:
     """The largest set of predicates closed downwards over the inputs and the program's facts,
-    the part of it that depends on the inputs, and its interface to the rest of the program."""
+    the part of it that depends on the inputs, and its interface to the rest of the program
+    (computed once per program text and engine: disk_cache.remembered)."""
+    return remembered("layers", (program, repr(sorted(inputs))), lambda: _claim_layer(program, inputs))
+
+
+def _claim_layer(program: str, inputs: frozenset[Pred]) -> Layer:
     rules, externals, declarations = _rules(program)
     defined = {p for r in rules for p in r.heads}
     other_inputs = externals - inputs  # per-answer inputs outside the layer (conditions, 就医类别)

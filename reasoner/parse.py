@@ -7,7 +7,6 @@ the first.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import sys
 from decimal import Decimal
@@ -22,6 +21,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import ast
 from .diagnostics import Diagnostic, DiagnosticError, Severity, Span
+from .disk_cache import cache_root
 
 # What a person calls each terminal when the parser expected it.
 EXPECTED_NAMES = {
@@ -34,6 +34,7 @@ EXPECTED_NAMES = {
 }
 
 
+@lru_cache(maxsize=1)
 def grammar_text() -> str:
     """The grammar shipped in the package (reasoner.grammar), or the repository copy."""
     try:
@@ -54,12 +55,8 @@ def _parser_cache() -> str | None:
     None where it cannot be made. Lark keys the file by a hash of the grammar, its options and its own
     version, and builds the tables again (and rewrites the file) when that does not match or the file
     is unreadable."""
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reasoner"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return str(root / f"policy-parser-py{sys.version_info[0]}{sys.version_info[1]}.lark")
+    root = cache_root()
+    return None if root is None else str(root / f"policy-parser-py{sys.version_info[0]}{sys.version_info[1]}.lark")
 
 
 #: Keywords that may also name a parameter (e.g. `参数 年度救助限额`): the benefit items.

@@ -13,8 +13,9 @@ from pathlib import Path
 from .check import check
 from .compile import CompiledPolicy, compile_policy
 from .diagnostics import DiagnosticError, has_errors
+from .disk_cache import remembered
 from .params import ParameterStore
-from .parse import parse_text
+from .parse import grammar_text, parse_text
 
 
 class PolicySelectionError(LookupError):
@@ -45,7 +46,13 @@ def load_policy(path: str | Path) -> CompiledPolicy:
 
 
 def policy_from_text(text: str, path: str) -> CompiledPolicy:
-    """Parse, check and compile a rules text shown as `path` in citations (a ledger replays from stored texts)."""
+    """Parse, check and compile a rules text shown as `path` in citations (a ledger replays from stored
+    texts); what an earlier process compiled from the same text, path, grammar and engine is read
+    back from the disk cache (disk_cache.remembered)."""
+    return remembered("policies", (path, text, grammar_text()), lambda: _compiled(text, path))
+
+
+def _compiled(text: str, path: str) -> CompiledPolicy:
     parsed = parse_text(text, path)
     diags = check(parsed)
     if has_errors(diags):
