@@ -37,6 +37,11 @@ class Layer:
     depends: frozenset[Pred]  #: predicates of the layer that depend on the inputs (the inputs included)
     interface: frozenset[Pred]  #: of those, the ones rules outside the layer read
     program: str = ""  #: the layer on its own: its rules, the program's facts, the inputs' #external declarations
+    #: every rule defining a predicate of depends reads those predicates only with its head's first
+    #: argument, a variable, as their first argument: then the atoms about one constant (an identity)
+    #: follow from the inputs about it alone, and the layer of several identities' claims is each
+    #: one's layer on its own (solve.GroundPolicy.key composes them)
+    separable: bool = False
 
     @property
     def names(self) -> frozenset[str]:
@@ -55,6 +60,18 @@ class _Rule:
     body: frozenset[Pred]
     text: str = ""  #: the statement as clingo prints it
     fact: bool = False  #: a plain fact (no body, a positive atom or pool of atoms as head)
+    head_first: str | None = None  #: the head atom's first argument when it is a variable
+    body_first: tuple[tuple[Pred, str | None], ...] = ()  #: each body literal's atom and its first argument (a variable, else None)
+    nested: frozenset[Pred] = frozenset()  #: predicates read inside aggregates and conditions
+
+
+def _first_variable(atom: ast.AST) -> tuple[Pred, str | None] | None:
+    """A symbolic atom's predicate and its first argument if that is a variable (None for other atoms)."""
+    if atom.ast_type != ast.ASTType.SymbolicAtom or atom.symbol.ast_type != ast.ASTType.Function:
+        return None
+    args = atom.symbol.arguments
+    first = args[0].name if args and args[0].ast_type == ast.ASTType.Variable else None
+    return (atom.symbol.name, len(args)), first
 
 
 class _Collect(ast.Transformer):
@@ -95,7 +112,11 @@ def _rules(program: str) -> tuple[list[_Rule], set[Pred], list[tuple[frozenset[P
         elif stm.ast_type == ast.ASTType.Rule:
             head, body = stm.head, _preds(list(stm.body))
             if head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.SymbolicAtom and head.sign == ast.Sign.NoSign:
-                rules.append(_Rule(_preds(head), body, str(stm), not stm.body))
+                direct = [_first_variable(lit.atom) for lit in stm.body if lit.ast_type == ast.ASTType.Literal]
+                nested = [lit for lit in stm.body if lit.ast_type != ast.ASTType.Literal or _first_variable(lit.atom) is None]
+                head_first = _first_variable(head.atom)
+                rules.append(_Rule(_preds(head), body, str(stm), not stm.body, head_first[1] if head_first else None,
+                                   tuple(d for d in direct if d is not None), _preds(nested)))
             elif head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.BooleanConstant:
                 rules.append(_Rule(frozenset(), body, str(stm)))  # an integrity constraint: reads only
             else:  # a shape this analysis does not follow: its head atoms count as read too
@@ -135,8 +156,25 @@ def _claim_layer(program: str, inputs: frozenset[Pred]) -> Layer:
                 depends |= r.heads
                 changed = True
     read_outside = {p for r in rules if not r.heads or not r.heads <= layer for p in r.body}
-    return Layer(frozenset(depends), frozenset(depends & read_outside),
-                 _own_program(rules, declarations, lambda p: p in layer or (p not in defined and p not in other_inputs), inputs))
+    interface = frozenset(depends & read_outside)
+    return Layer(frozenset(depends), interface,
+                 _own_program(rules, declarations, lambda p: p in layer or (p not in defined and p not in other_inputs), inputs),
+                 _separable(rules, frozenset(depends), layer, interface))
+
+
+def _separable(rules: list[_Rule], depends: frozenset[Pred], layer: set[Pred], interface: frozenset[Pred]) -> bool:
+    """Layer.separable: each rule of the layer that defines or reads depends keeps to one first argument."""
+    if any(arity == 0 for _, arity in interface):
+        return False
+    for r in rules:
+        inside = r.heads <= layer if r.heads else r.body & depends  # a rule of the layer, or a constraint on it
+        if not inside or not (r.heads | r.body) & depends:
+            continue
+        if not r.heads or r.head_first is None or r.nested & depends:
+            return False
+        if any(pred in depends and first != r.head_first for pred, first in r.body_first):
+            return False
+    return True
 
 
 def _own_program(rules: list[_Rule], declarations: list[tuple[frozenset[Pred], str]], inside: Callable[[Pred], bool],

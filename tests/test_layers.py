@@ -128,15 +128,41 @@ def test_the_layer_solved_on_its_own_gives_the_whole_programs_interface_atoms(ju
     interface atoms must be those of a solve of the whole program with no condition known."""
     rng = random.Random(11)
     for _, policy, ground in _groundings(justify):
+        assert ground.layer.separable, policy.name  # claims of several identities: composed, not solved
         names = sorted({name for name, _ in ground.layer.interface})
-        held = 0
+        held = composed = 0
         for _ in range(300):
             claims = _random_claims(rng, policy)
             whole = ground.solve(Signature(claims, ()))
             expected = tuple((name, args) for name in names for args in sorted(whole.get(name), key=repr))
             assert ground.key(Signature(claims, ())).layer == expected, (policy.name, claims)
             held += bool(expected)
+            composed += len({c[0] for c in claims}) > 1 and bool(expected)
         assert held >= 5, policy.name  # identities do hold: the comparison is not between empty layers
+        assert composed >= 5, policy.name  # claims of several identities, some holding: composed from each one's
+
+
+@pytest.mark.parametrize("rule", ["holds(I) :- claimed(J), identity(I), I != J.",  # one identity's claims decide another's
+                                  ':- holds(I), holds(J), I != J, I = "无此身份".',  # a constraint across identities (never violated)
+                                  "holds(I) :- identity(I), #count{ J : claimed(J) } >= 2."])  # an aggregate over the claims
+def test_a_layer_that_mixes_identities_is_not_separable_and_is_solved_whole(rule: str) -> None:
+    """Layer.separable holds only when every rule of the layer keeps to one identity (its head's
+    first argument); otherwise GroundPolicy.key solves every combination of claims as a whole."""
+    from reasoner.solve import GroundPolicy
+
+    reasoner, policy, plain = next(_groundings(justify=False))
+    facts = plain._context_facts
+    assert plain.layer.separable
+    mixed = copy.copy(policy)
+    mixed.text = lambda: policy.text() + "\n" + rule + "\n"  # type: ignore[method-assign]
+    ground = GroundPolicy(mixed, facts, justify=False)
+    assert not ground.layer.separable
+    rng = random.Random(5)
+    names = sorted({name for name, _ in ground.layer.interface})
+    for _ in range(60):
+        claims = _random_claims(rng, policy)
+        whole = ground.solve(Signature(claims, ()))
+        assert ground.key(Signature(claims, ())).layer == tuple((n, a) for n in names for a in sorted(whole.get(n), key=repr))
 
 
 def _groundings(justify: bool) -> Iterator[tuple[Reasoner, Any, Any]]:
