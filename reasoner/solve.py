@@ -21,6 +21,7 @@ from .layers import Layer, claim_layer
 from .recent import Recent
 
 ASP_PROGRAMS = ("decide.lp", "justify.lp")
+BATCH_PROGRAMS = ("decide.lp", "relevance.lp")  #: without justifications, with what GroundPolicy.relevant reads
 #: Intermediate predicates of decide.lp that only explanations follow (through justify.lp's
 #: why/because): a grounding without justify.lp does not show them — three quarters of a model's
 #: symbols, each converted to Python. Summaries and claim plans never read them; the batch tests
@@ -28,6 +29,7 @@ ASP_PROGRAMS = ("decide.lp", "justify.lp")
 #: layer's predicates other than its interface are hidden there too (GroundPolicy.layer).
 EXPLAINED_ONLY = frozenset({"val", "atom_val", "nonmember", "offer", "usable", "best", "decided", "excl_person",
                             "excl_true", "claim", "claim_kind"})
+RELEVANCE_ONLY = frozenset({"open_root", "below_open", "relevant"})  #: relevance.lp's: read by GroundPolicy.relevant only
 ANSWERS_KEPT = 2000  #: answer sets a grounding keeps (≈ 20–50 KB each): a batch worker meets signatures without end
 
 Term = object  # str | int | tuple (nested function terms)
@@ -44,8 +46,9 @@ class SolverTimeout(SolverError):
 @lru_cache(maxsize=2)
 def generic_program(justify: bool = True) -> str:
     """decide.lp, and justify.lp unless only the decision is wanted (justify.lp adds the why/because
-    atoms of explanations — half of an answer set — and nothing the decision itself reads)."""
-    names = ASP_PROGRAMS if justify else ASP_PROGRAMS[:1]
+    atoms of explanations — half of an answer set — and nothing the decision itself reads); a batch
+    grounding has relevance.lp instead."""
+    names = ASP_PROGRAMS if justify else BATCH_PROGRAMS
     try:
         base = resources.files("reasoner.asp")
         return "\n".join(base.joinpath(name).read_text(encoding="utf-8") for name in names)
@@ -177,6 +180,9 @@ class GroundPolicy:
         self._all_false = [-literal for literal in self._externals.values()]
         self.cache: Recent[Signature, Answer] = Recent(ANSWERS_KEPT)
         self.static = self._split_static()
+        #: relevance.lp's relevant(A) literals (batch groundings), and the conditions each layer and kind leave relevant
+        self._relevant_literals = {to_python(a.symbol)[1]: a.literal for a in self.control.symbolic_atoms.by_signature("relevant", 1)}
+        self._relevance: dict[tuple[tuple[tuple[str, tuple[Term, ...]], ...], str], frozenset[str]] = {}  #: (layer, 就医类别) → conditions
 
     def _split_static(self) -> Atoms:
         """Convert the grounding's fact-only predicates once, and show only the others in models:
@@ -189,7 +195,7 @@ class GroundPolicy:
                 facts.setdefault(key, []).append(a.symbol)
             else:
                 derived.add(key)
-        hidden = {name for name, _ in self.layer.private} | EXPLAINED_ONLY  # what no summary may read
+        hidden = {name for name, _ in self.layer.private} | EXPLAINED_ONLY | RELEVANCE_ONLY  # what no summary may read
         shown = derived if self.justify else {p for p in derived if p[0] not in hidden or p in self.layer.interface}
         self.control.add("show", [], "#show.\n" + "".join(f"#show {name}/{arity}.\n" for name, arity in sorted(shown)))
         self.control.ground([("show", [])])
@@ -230,6 +236,26 @@ class GroundPolicy:
         its answer set outside the identity layer is every such signature's."""
         claims = self._claims_of.get(key.layer)
         return None if claims is None else Signature(claims, key.atoms, key.claim_kind)
+
+    def relevant(self, key: AnswerKey) -> frozenset[str] | None:
+        """The atomic conditions that can change an answer with this identity layer and 就医类别
+        (relevance.lp: one solve per layer and kind, with the claims first met for the layer and no
+        condition known); a signature's answer is that of the signature with only these conditions.
+        None: every one (a grounding with justifications, which explanations read whole)."""
+        if self.justify:
+            return None
+        found = self._relevance.get((key.layer, key.claim_kind))
+        if found is None:
+            wanted = _claim_literals(self._externals, self._claims_of[key.layer])
+            if key.claim_kind:
+                wanted.add(self._externals[("claim_kind", key.claim_kind)])
+            held: set[str] = set()
+            result = self._run([-lit if -lit in wanted else lit for lit in self._all_false],
+                               lambda m: held.update(aid for aid, lit in self._relevant_literals.items() if m.is_true(lit)))
+            if not result.satisfiable:
+                raise SolverError("规则程序无解（不应发生：程序是分层的）")
+            found = self._relevance[(key.layer, key.claim_kind)] = frozenset(held)
+        return found
 
     def _external(self, *term: Term) -> int | None:
         return self._externals.get(term)
