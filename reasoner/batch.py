@@ -581,14 +581,9 @@ class _Batch:
         return self.cache.by_answer[akey]
 
     def _solved(self, ground: GroundPolicy, key: AnswerKey, sig: Signature) -> Answer:
-        """sig's answer set, as the answer of its layer's first claims with only the conditions that
-        layer leaves relevant (GroundPolicy.relevant, relevance.lp): keys that differ in conditions no
-        open root reads share one solve (decide 10⁶: 5 conditions, 32 combinations a layer)."""
-        relevant = ground.relevant(key)
-        if relevant is None:
-            return self._answer(ground, sig)
-        shared = ground.representative(AnswerKey(key.layer, tuple(a for a in key.atoms if a[0] in relevant), key.claim_kind))
-        return self._answer(ground, shared or sig)
+        """sig's answer set, solved as the signature its key shares (GroundPolicy.shared: decide 10⁶ has
+        5 conditions, 32 combinations a layer, and most layers read one or two of them)."""
+        return self._answer(ground, ground.shared(key) or sig)
 
     def _per_person(self, ctx: _Ctx, person: Person) -> tuple[Any, ...]:
         return tuple(parse_money(person.facts[f]) if person.facts.get(f) is not None else None for f in ctx.plan.per_person)

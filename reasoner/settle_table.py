@@ -190,7 +190,7 @@ class _Planner:
         known = {a: v for a, v in info.key.atoms} | {aid: r.value for aid, r in results if r.value is not None}
         expected = AnswerKey(info.key.layer, tuple(sorted(known.items())), kind)
         ctx = _cache(self.reasoner, solve=False).ctx_by_values.get(skey[0])
-        sig = ctx.ground.representative(expected) if ctx is not None else None
+        sig = ctx.ground.shared(expected) if ctx is not None else None
         if sig is None:
             return self._decided(c, expected)
         answer = ctx.ground.solve(sig).without(ctx.ground.layer.names)

@@ -237,6 +237,15 @@ class GroundPolicy:
         claims = self._claims_of.get(key.layer)
         return None if claims is None else Signature(claims, key.atoms, key.claim_kind)
 
+    def shared(self, key: AnswerKey) -> Signature | None:
+        """A signature whose answer set every signature with this key has: the claims first met for its
+        layer, with only the conditions relevant to the layer and kind (relevant) — keys that differ in
+        conditions no open root reads share one solve. None if no claims were met for the layer."""
+        relevant = self.relevant(key)
+        if relevant is not None:
+            key = AnswerKey(key.layer, tuple(a for a in key.atoms if a[0] in relevant), key.claim_kind)
+        return self.representative(key)
+
     def relevant(self, key: AnswerKey) -> frozenset[str] | None:
         """The atomic conditions that can change an answer with this identity layer and 就医类别
         (relevance.lp: one solve per layer and kind, with the claims first met for the layer and no
