@@ -241,6 +241,8 @@ class GroundPolicy:
         """A signature whose answer set every signature with this key has: the claims first met for its
         layer, with only the conditions relevant to the layer and kind (relevant) — keys that differ in
         conditions no open root reads share one solve. None if no claims were met for the layer."""
+        if key.layer not in self._claims_of:
+            return None
         relevant = self.relevant(key)
         if relevant is not None:
             key = AnswerKey(key.layer, tuple(a for a in key.atoms if a[0] in relevant), key.claim_kind)
@@ -255,14 +257,9 @@ class GroundPolicy:
             return None
         found = self._relevance.get((key.layer, key.claim_kind))
         if found is None:
-            wanted = _claim_literals(self._externals, self._claims_of[key.layer])
-            if key.claim_kind:
-                wanted.add(self._externals[("claim_kind", key.claim_kind)])
             held: set[str] = set()
-            result = self._run([-lit if -lit in wanted else lit for lit in self._all_false],
-                               lambda m: held.update(aid for aid, lit in self._relevant_literals.items() if m.is_true(lit)))
-            if not result.satisfiable:
-                raise SolverError("规则程序无解（不应发生：程序是分层的）")
+            self._solved(Signature(self._claims_of[key.layer], (), key.claim_kind),
+                         lambda m: held.update(aid for aid, lit in self._relevant_literals.items() if m.is_true(lit)))
             found = self._relevance[(key.layer, key.claim_kind)] = frozenset(held)
         return found
 
@@ -273,6 +270,17 @@ class GroundPolicy:
         hit = self.cache.get_recent(sig)
         if hit is not None:
             return hit
+        symbols: list[clingo.Symbol] = []
+        self._solved(sig, lambda m: symbols.extend(m.symbols(shown=True)))
+        answer = Answer(static=self.static)
+        for sym in symbols:
+            atom = to_python(sym)
+            name = atom[0] if isinstance(atom, tuple) else atom
+            answer.derived.setdefault(str(name), set()).add(_args(atom))
+        return self.cache.put(sig, answer)
+
+    def _solved(self, sig: Signature, on_model: Callable[[clingo.Model], None]) -> None:
+        """One solve with every external fixed: those sig sets true, every other false."""
         wanted = _claim_literals(self._externals, sig.claims)
         if sig.claim_kind:
             sym = self._external("claim_kind", sig.claim_kind)
@@ -284,17 +292,8 @@ class GroundPolicy:
             if sym is None:
                 raise SolverError(f"无法表示的条件：{aid}")
             wanted.add(sym)
-        assumptions = [-lit if -lit in wanted else lit for lit in self._all_false]  # wanted true, every other false
-        symbols: list[clingo.Symbol] = []
-        result = self._run(assumptions, lambda m: symbols.extend(m.symbols(shown=True)))
-        if not result.satisfiable:
+        if not self._run([-lit if -lit in wanted else lit for lit in self._all_false], on_model).satisfiable:
             raise SolverError("规则程序无解（不应发生：程序是分层的）")
-        answer = Answer(static=self.static)
-        for sym in symbols:
-            atom = to_python(sym)
-            name = atom[0] if isinstance(atom, tuple) else atom
-            answer.derived.setdefault(str(name), set()).add(_args(atom))
-        return self.cache.put(sig, answer)
 
     def _run(self, assumptions: list[int], on_model: Callable[[clingo.Model], None]) -> clingo.SolveResult:
         """One solve; under a time limit it runs in clingo's own thread and is cancelled at the limit
