@@ -258,7 +258,7 @@ class GroundPolicy:
         found = self._relevance.get((key.layer, key.claim_kind))
         if found is None:
             held: set[str] = set()
-            self._solved(Signature(self._claims_of[key.layer], (), key.claim_kind),
+            self._fixed_solve(Signature(self._claims_of[key.layer], (), key.claim_kind),
                          lambda m: held.update(aid for aid, lit in self._relevant_literals.items() if m.is_true(lit)))
             found = self._relevance[(key.layer, key.claim_kind)] = frozenset(held)
         return found
@@ -271,7 +271,7 @@ class GroundPolicy:
         if hit is not None:
             return hit
         symbols: list[clingo.Symbol] = []
-        self._solved(sig, lambda m: symbols.extend(m.symbols(shown=True)))
+        self._fixed_solve(sig, lambda m: symbols.extend(m.symbols(shown=True)))
         answer = Answer(static=self.static)
         for sym in symbols:
             atom = to_python(sym)
@@ -279,7 +279,7 @@ class GroundPolicy:
             answer.derived.setdefault(str(name), set()).add(_args(atom))
         return self.cache.put(sig, answer)
 
-    def _solved(self, sig: Signature, on_model: Callable[[clingo.Model], None]) -> None:
+    def _fixed_solve(self, sig: Signature, on_model: Callable[[clingo.Model], None]) -> None:
         """One solve with every external fixed: those sig sets true, every other false."""
         wanted = _claim_literals(self._externals, sig.claims)
         if sig.claim_kind:
