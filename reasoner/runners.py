@@ -44,7 +44,7 @@ Chunk = tuple[int, Rows]  #: (chunk index, rows as (row number, raw record), or 
 
 class Runner(Protocol):
     name: str
-    workers: int  #: processes deciding at once: with more than one they share summaries (batch_run)
+    workers: int  #: processes deciding at once
     def reaches(self, input_path: Path, run_dir: Path) -> bool:
         """Whether every worker sees the input and the run directory as this process does: then the
         workers read their own rows and write their own chunk files (chunk_files)."""
@@ -102,7 +102,7 @@ def start_method() -> str:
     """fork when this process holds nothing a child must not copy: no thread of Python's besides
     this one (a lock another thread holds at the fork is never released in the child; the native
     threads numpy and Arrow start at import reset themselves at a fork) and no Reasoner of a run
-    (clingo controls, the run's SQLite store) — the CLI when it makes its pool. The workers then
+    (clingo controls) — the CLI when it makes its pool. The workers then
     start with every module imported: the first chunk of a 10⁶-row run begins ≈ 0.5 s sooner
     (bench/README.md «What was tried» 40). spawn otherwise, and off Linux (macOS's system libraries
     do not survive a fork, which is why Python spawns there by default)."""

@@ -4,7 +4,9 @@ The policy facts and the generic programs (asp/*.lp) are ground once per (policy
 context); a person enters only through #external atoms, so solving a new person is an
 assignment and a search, not a new grounding, and clingo's symbol table never grows with
 the number of persons. Persons who agree on every identity state and atomic condition
-share a signature and therefore an answer set, which is cached.
+share a signature and therefore an answer set, which is cached; in a batch grounding, signatures
+that differ only in conditions their identity layer leaves irrelevant share one solve
+(relevance.lp, GroundPolicy.shared).
 """
 from __future__ import annotations
 
@@ -259,7 +261,7 @@ class GroundPolicy:
         if found is None:
             held: set[str] = set()
             self._fixed_solve(Signature(self._claims_of[key.layer], (), key.claim_kind),
-                         lambda m: held.update(aid for aid, lit in self._relevant_literals.items() if m.is_true(lit)))
+                              lambda m: held.update(aid for aid, lit in self._relevant_literals.items() if m.is_true(lit)))
             found = self._relevance[(key.layer, key.claim_kind)] = frozenset(held)
         return found
 
