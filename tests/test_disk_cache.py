@@ -7,6 +7,7 @@ cache, not an error.
 """
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -96,7 +97,13 @@ def test_the_identity_layer_is_read_back_equal(cache_home: Path, monkeypatch: py
 
 def test_each_kind_keeps_its_most_recent_files(cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(disk_cache, "KEPT", 3)
+    written: list[Path] = []
     for k in range(5):
         assert disk_cache.remembered("test", [str(k)], lambda k=k: k * k) == k * k
+        written += [p for p in (cache_home / "test").glob("*.pickle") if p not in written]
+        for age, path in enumerate(written):  # the order they were written in, whatever the file system's clock resolution
+            if path.exists():
+                os.utime(path, (1_000_000 + age, 1_000_000 + age))
     assert len(list((cache_home / "test").glob("*.pickle"))) == 3
     assert disk_cache.remembered("test", ["4"], lambda: -1) == 16  # the newest kept
+    assert disk_cache.remembered("test", ["0"], lambda: -1) == -1  # the oldest gone
